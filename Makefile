@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine:
+#   make run   - set up .venv (once) and run the main job (binary pose network, embedded data)
+#   make test  - set up .venv (once) and run the test suite
+# Both are idempotent: the venv is rebuilt only when requirements/lock.txt changes.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.mmbinary-installed
+
+.PHONY: setup run test lint format clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements/lock.txt setup.py
+	bash tools/setup_env.sh $(PYTHON) $(VENV)
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) tools/main_job.py $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check mmbinary tools tests configs demo
+	$(VENV)/bin/ruff format --check mmbinary tools tests configs demo
+	$(PY) -m pytest -q tests $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mmbinary tools tests configs demo
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format mmbinary tools tests configs demo
+
+clean-venv:
+	rm -rf $(VENV)

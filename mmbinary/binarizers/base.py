@@ -1,0 +1,69 @@
+"""The binarizer contract shared by every method, and the single definition of sign.
+
+A binarizer is a small :class:`torch.nn.Module` that maps a real tensor to its binary value.
+Most binarizers of the literature keep ``sign`` in the forward pass and differ only in the
+pseudo-gradient used in the backward pass. :class:`SurrogateBinarizer` expresses exactly that:
+a subclass defines a differentiable *surrogate* ``s(x)`` and the module returns
+
+    ``y = sign(x) + (s(x) - stop_gradient(s(x)))``
+
+whose value is exactly ``sign(x)`` (the bracket is exactly zero in floating point) and whose
+gradient is ``s'(x)``. Learnable surrogates (the BBC MLP) therefore receive the task-loss
+gradient through the same path, with no hand-written backward.
+"""
+
+import torch
+from torch import nn
+
+
+def binary_sign(x: torch.Tensor) -> torch.Tensor:
+    """Sign with ``sign(0) = +1``: the one definition used by every binarizer and by packing.
+
+    ``binary_sign(x) = +1 if x >= 0 else -1``, in the dtype of ``x``. Zero maps to +1 so that
+    the result is always in {-1, +1} and a packed bit 1 means +1 (bit = ``x >= 0``).
+    """
+    return (x >= 0).to(x.dtype) * 2 - 1
+
+
+def check_positive(owner: str, name: str, value, strict: bool = True):
+    """Raise a ``ValueError`` naming the parameter unless ``value > 0`` (``>= 0`` if not strict)."""
+    ok = value > 0 if strict else value >= 0
+    if not ok:
+        allowed = '> 0' if strict else '>= 0'
+        raise ValueError(f'{owner}: {name} must be {allowed}, got {value!r}')
+    return value
+
+
+def check_choice(owner: str, name: str, value, choices):
+    """Raise a ``ValueError`` naming the parameter unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f'{owner}: {name} must be one of {list(choices)}, got {value!r}')
+    return value
+
+
+class BaseBinarizer(nn.Module):
+    """Base class of all binarizers: ``forward(x)`` returns the binary value of ``x``.
+
+    Subclasses that are not plain sign-with-pseudo-gradient (AdaBin, self-binarizing tanh)
+    override :meth:`forward` directly.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class SurrogateBinarizer(BaseBinarizer):
+    """Forward ``sign(x)``; backward the derivative of :meth:`surrogate`."""
+
+    def surrogate(self, x: torch.Tensor) -> torch.Tensor:
+        """A differentiable function whose derivative is the pseudo-gradient."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled() or not (x.requires_grad or self._has_trainable_params()):
+            return binary_sign(x)
+        s = self.surrogate(x)
+        return binary_sign(x).detach() + (s - s.detach())
+
+    def _has_trainable_params(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())

@@ -1,0 +1,28 @@
+"""Straight-through estimators (Hinton's lectures; Bengio et al. 2013; BinaryNet, Courbariaux 2016).
+
+* ``STE``: forward ``sign(x)``, backward identity (``dy/dx = 1``).
+* ``ClippedSTE``: forward ``sign(x)``, backward ``1[|x| <= 1]`` (the hardtanh derivative,
+  BinaryNet).
+"""
+
+import torch
+
+from mmbinary.registry import BINARIZERS
+
+from .base import SurrogateBinarizer
+
+
+@BINARIZERS.register_module()
+class STE(SurrogateBinarizer):
+    """Forward ``sign(x)``; backward ``dy/dx = 1``."""
+
+    def surrogate(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+@BINARIZERS.register_module()
+class ClippedSTE(SurrogateBinarizer):
+    """Forward ``sign(x)``; backward ``dy/dx = 1`` if ``|x| <= 1`` else 0 (BinaryNet)."""
+
+    def surrogate(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x, -1.0, 1.0)

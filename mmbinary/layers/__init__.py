@@ -1,0 +1,3 @@
+from .binary_conv import BinaryConv2d, BinaryConvTranspose2d, BinaryLayerMixin, BinaryLinear
+
+__all__ = ['BinaryConv2d', 'BinaryConvTranspose2d', 'BinaryLayerMixin', 'BinaryLinear']

@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+
+def get_version():
+    scope = {}
+    with open('mmbinary/version.py') as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+def parse_requirements(path):
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith('#')]
+
+
+setup(
+    name='mmbinary',
+    version=get_version(),
+    description='Binary neural networks (1-bit weights and activations) for MMPose and mmpretrain',
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    packages=find_packages(exclude=('configs', 'tools', 'demo', 'tests')),
+    python_requires='>=3.9',
+    install_requires=parse_requirements('requirements/runtime.txt'),
+    extras_require={'tests': parse_requirements('requirements/tests.txt')},
+    classifiers=[
+        'Programming Language :: Python :: 3',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
+)
