@@ -1,15 +1,35 @@
+"""Binarizers: one method per module, all registered in :data:`mmbinary.registry.BINARIZERS`."""
+
+from .adabin import AdaBinActivation, AdaBinWeight
 from .approx_sign import ApproxSign
 from .base import BaseBinarizer, SurrogateBinarizer, binary_sign
+from .bbc import ClassifierBinarizer, LinearBinarizer, MLPBinarizer, binarizer_sharing_scope
 from .builder import available_binarizers, build_binarizer
+from .ede import EDE
+from .self_binarizing import BinaryBNThreshold, SelfBinarizingTanh, fold_binary_bn
 from .ste import STE, ClippedSTE
+from .swish_sign import SwishSign
+from .tanh_sign import TanhSign
 
 __all__ = [
+    'EDE',
+    'STE',
+    'AdaBinActivation',
+    'AdaBinWeight',
     'ApproxSign',
     'BaseBinarizer',
+    'BinaryBNThreshold',
+    'ClassifierBinarizer',
     'ClippedSTE',
-    'STE',
+    'LinearBinarizer',
+    'MLPBinarizer',
+    'SelfBinarizingTanh',
     'SurrogateBinarizer',
+    'SwishSign',
+    'TanhSign',
     'available_binarizers',
+    'binarizer_sharing_scope',
     'binary_sign',
     'build_binarizer',
+    'fold_binary_bn',
 ]
