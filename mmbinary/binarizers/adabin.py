@@ -20,7 +20,7 @@ from torch import nn
 from mmbinary.registry import BINARIZERS
 
 from .approx_sign import ApproxSign
-from .base import BaseBinarizer, check_choice, check_positive
+from .base import BaseBinarizer, binary_sign, check_choice, check_positive
 from .ede import EDE
 
 
@@ -43,11 +43,21 @@ class AdaBinWeight(BaseBinarizer):
         self.sign = EDE(t=t, k=k)
         self.eps = float(check_positive(type(self).__name__, 'eps', eps, strict=False))
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def _centre_and_spread(self, w: torch.Tensor):
         dims = tuple(range(1, w.dim()))
         beta = w.mean(dim=dims, keepdim=True)
         alpha = w.std(dim=dims, keepdim=True, unbiased=False) + self.eps
+        return beta, alpha
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        beta, alpha = self._centre_and_spread(w)
         return alpha * self.sign((w - beta) / alpha) + beta
+
+    @torch.no_grad()
+    def code(self, w: torch.Tensor) -> torch.Tensor:
+        """``sign(w - beta)``: +1 for ``beta + alpha``, -1 for ``beta - alpha``."""
+        beta, _ = self._centre_and_spread(w)
+        return binary_sign(w - beta)
 
 
 @BINARIZERS.register_module()

@@ -51,6 +51,15 @@ class BaseBinarizer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    @torch.no_grad()
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """The {-1, +1} code that the binary value of ``x`` encodes (``sign(x)`` by default).
+
+        Binarizers whose binary set is not {-1, +1} (AdaBin) or whose decision is not the sign
+        (the BBC classifier) override it. Used to pack weights and to count sign flips.
+        """
+        return binary_sign(x)
+
 
 class SurrogateBinarizer(BaseBinarizer):
     """Forward ``sign(x)``; backward the derivative of :meth:`surrogate`."""

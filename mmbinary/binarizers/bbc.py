@@ -195,6 +195,11 @@ class ClassifierBinarizer(_SharedMLPMixin, BaseBinarizer):
     def surrogate(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(x).sum(-1)
 
+    @torch.no_grad()
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.mlp(x)
+        return binary_sign(logits[..., 1] - logits[..., 0])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.mlp(x)
         value = binary_sign(logits[..., 1] - logits[..., 0]).detach()

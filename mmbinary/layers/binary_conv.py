@@ -77,6 +77,16 @@ class BinaryLayerMixin:
             w = b
         return self._out_first(w)
 
+    @torch.no_grad()
+    def weight_code(self) -> torch.Tensor:
+        """The {-1, +1} code of the binary weight (layout of ``weight``); ``None`` if real."""
+        if self.weight_binarizer is None:
+            return None
+        w = self._out_first(self.weight)
+        if self.center_weight:
+            w = w - _channel_mean(w)
+        return self._out_first(self.weight_binarizer.code(w))
+
     def binary_input(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.input_binarizer is None else self.input_binarizer(x)
 
