@@ -1,1 +1,3 @@
+from .digits import load_digits_split
 
+__all__ = ['load_digits_split']
