@@ -19,15 +19,15 @@ run: $(STAMP)
 	$(PY) tools/main_job.py $(ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check mmbinary tools tests configs demo
-	$(VENV)/bin/ruff format --check mmbinary tools tests configs demo
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q tests $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mmbinary tools tests configs demo
+	$(VENV)/bin/ruff check .
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format mmbinary tools tests configs demo
+	$(VENV)/bin/ruff format .
 
 clean-venv:
 	rm -rf $(VENV)

@@ -8,6 +8,11 @@ def get_version():
     return scope['__version__']
 
 
+def readme():
+    with open('README.md') as f:
+        return f.read()
+
+
 def parse_requirements(path):
     with open(path) as f:
         return [line.strip() for line in f if line.strip() and not line.startswith('#')]
@@ -17,7 +22,7 @@ setup(
     name='mmbinary',
     version=get_version(),
     description='Binary neural networks (1-bit weights and activations) for MMPose and mmpretrain',
-    long_description=open('README.md').read(),
+    long_description=readme(),
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(exclude=('configs', 'tools', 'demo', 'tests')),

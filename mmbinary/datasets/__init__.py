@@ -1,3 +1,4 @@
 from .digits import load_digits_split
+from .synthetic_coco import generate_synthetic_coco
 
-__all__ = ['load_digits_split']
+__all__ = ['generate_synthetic_coco', 'load_digits_split']

@@ -1,1 +1,3 @@
+from .backbones import BinaryResNet
 
+__all__ = ['BinaryResNet']

@@ -1,0 +1,3 @@
+from .binary_resnet import BinaryResNet
+
+__all__ = ['BinaryResNet']
