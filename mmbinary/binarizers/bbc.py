@@ -48,7 +48,7 @@ from mmbinary.registry import BINARIZERS
 
 from .base import BaseBinarizer, binary_sign, check_positive
 
-_CHUNK = 1 << 16  # elements per chunk in the MLP backward: bounds memory to CHUNK x hidden
+_CHUNK = 1 << 13  # elements per chunk in the MLP backward (8192 x hidden floats stay in cache)
 _SCOPES = []
 _DEFAULT_POOL = weakref.WeakValueDictionary()
 
@@ -105,8 +105,15 @@ class ElementwiseMLP(nn.Module):
 class _MLPSign(torch.autograd.Function):
     """Forward ``sign(x)``; backward through ``sum_k hardtanh(m_k(x))``, in chunks.
 
-    Computing the MLP on every weight at once would hold ``numel x hidden`` activations (1.1e9
-    floats for a ResNet-18); the backward recomputes it chunk by chunk instead.
+    With ``h = tanh(x fc1)`` (n x hidden), ``d = 1 - h^2`` and ``G = g * 1[|m| < 1]`` (n x 2),
+    the hidden-layer gradient ``(G fc2) * d`` has rank 2 in ``G``, so
+
+        dx    = sum_k G_k * (d @ (fc2 * fc1)^T)_k       dfc2 = G^T h
+        dfc1  = sum_k fc2_k * ((G_k x)^T d)
+
+    are four matmuls over ``h`` / ``d``: no n x hidden gradient tensor is formed. Chunks of
+    ``_CHUNK`` elements keep ``h`` and ``d`` in cache (the whole network at once would hold
+    ``numel x hidden`` floats: 1.1e9 for a ResNet-18).
     """
 
     @staticmethod
@@ -119,17 +126,18 @@ class _MLPSign(torch.autograd.Function):
         x, fc1, fc2 = ctx.saved_tensors
         xf, gf = x.reshape(-1), grad.reshape(-1).to(x.dtype)
         dx = torch.empty_like(xf)
-        dfc1 = torch.zeros_like(fc1)
         dfc2 = torch.zeros_like(fc2)
+        x_d = torch.zeros_like(fc2)  # sum_n G[n, k] x[n] d[n, j]
+        fc21 = (fc2 * fc1).t().contiguous()  # (hidden, 2)
         for start in range(0, xf.numel(), _CHUNK):
             xc, gc = xf[start : start + _CHUNK], gf[start : start + _CHUNK]
-            h = torch.tanh(xc[:, None] * fc1)  # (n, hidden)
-            logits = h @ fc2.t()  # (n, 2)
-            g_logits = gc[:, None] * (logits.abs() < 1).to(x.dtype)  # hardtanh'
+            h = torch.tanh(torch.outer(xc, fc1))  # (n, hidden)
+            g_logits = gc[:, None] * ((h @ fc2.t()).abs() < 1).to(x.dtype)  # hardtanh'
             dfc2 += g_logits.t() @ h
-            g_pre = (g_logits @ fc2) * (1 - h * h)  # (n, hidden)
-            dfc1 += g_pre.t() @ xc
-            dx[start : start + _CHUNK] = g_pre @ fc1
+            d = h.mul_(h).neg_().add_(1)  # 1 - h^2, in place of h
+            dx[start : start + _CHUNK] = ((d @ fc21) * g_logits).sum(1)
+            x_d += (g_logits * xc[:, None]).t() @ d
+        dfc1 = (fc2 * x_d).sum(0)
         return dx.view_as(x), dfc1, dfc2
 
 
