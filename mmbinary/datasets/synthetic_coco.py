@@ -123,7 +123,7 @@ def _side_colour(rng, side):
 
 def draw_figure(img, mask, kp, height, rng):
     """Draw one figure on ``img`` (BGR) and its pixels on ``mask``."""
-    thick = max(2, int(0.05 * height))
+    thick = max(2, int(0.09 * height))  # limbs as thick as a person's (area ~ half the box)
     pts = lambda idx: np.round(kp[idx]).astype(np.int32)  # noqa: E731
     torso_colour = _side_colour(rng, 0)
     for target, value in ((img, None), (mask, 255)):
@@ -133,7 +133,7 @@ def draw_figure(img, mask, kp, height, rng):
             colour = value or _side_colour(np.random.default_rng(side), side)
             cv2.line(target, tuple(pts(a)), tuple(pts(b)), colour, thick, cv2.LINE_AA)
         head = np.round((kp[3] + kp[4]) / 2).astype(np.int32)
-        cv2.circle(target, tuple(head), max(3, int(0.075 * height)), value or torso_colour, -1)
+        cv2.circle(target, tuple(head), max(3, int(0.08 * height)), value or torso_colour, -1)
     for i, colour in ((0, (40, 40, 40)), (1, (0, 0, 255)), (2, (255, 0, 0))):
         cv2.circle(img, tuple(pts(i)), max(1, int(0.012 * height)), colour, -1)
     for i, side in ((3, 1), (4, 2)):

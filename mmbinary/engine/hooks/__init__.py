@@ -1,4 +1,5 @@
 from .binarizer_schedule_hook import BinarizerScheduleHook
 from .flip_ratio_hook import FlipRatioHook
+from .keypoint_count_check_hook import KeypointCountCheckHook
 
-__all__ = ['BinarizerScheduleHook', 'FlipRatioHook']
+__all__ = ['BinarizerScheduleHook', 'FlipRatioHook', 'KeypointCountCheckHook']
