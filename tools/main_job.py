@@ -21,7 +21,7 @@ from mmbinary.datasets import generate_synthetic_coco  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(
-    ROOT, 'configs/main_job/td-hm_sbpn-bireal18-bbc-w32_1xb32-20e_synthetic-coco-128x96.py'
+    ROOT, 'configs/main_job/td-hm_sbpn-bireal18-w32_1xb16-16e_synthetic-coco-128x96.py'
 )
 
 

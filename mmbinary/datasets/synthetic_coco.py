@@ -134,10 +134,10 @@ def draw_figure(img, mask, kp, height, rng):
             cv2.line(target, tuple(pts(a)), tuple(pts(b)), colour, thick, cv2.LINE_AA)
         head = np.round((kp[3] + kp[4]) / 2).astype(np.int32)
         cv2.circle(target, tuple(head), max(3, int(0.08 * height)), value or torso_colour, -1)
-    for i, colour in ((0, (40, 40, 40)), (1, (0, 0, 255)), (2, (255, 0, 0))):
-        cv2.circle(img, tuple(pts(i)), max(1, int(0.012 * height)), colour, -1)
-    for i, side in ((3, 1), (4, 2)):
-        cv2.circle(img, tuple(pts(i)), max(1, int(0.018 * height)), _side_colour(rng, side), -1)
+    for i, colour in ((0, (40, 40, 40)), (1, (0, 0, 255)), (2, (255, 0, 0))):  # nose, eyes
+        cv2.circle(img, tuple(pts(i)), max(2, int(0.02 * height)), colour, -1)
+    for i, side in ((3, 1), (4, 2)):  # ears
+        cv2.circle(img, tuple(pts(i)), max(2, int(0.025 * height)), _side_colour(rng, side), -1)
 
 
 def make_image(rng, size=(192, 192), max_people=2, occlusion_prob=0.3):

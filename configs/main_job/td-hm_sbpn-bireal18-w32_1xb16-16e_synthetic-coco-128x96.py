@@ -1,23 +1,21 @@
 # The main job (`make run`): a binary SBPN trained on the synthetic COCO keypoint set on CPU.
-# SBPN = binary Bi-Real ResNet-18 backbone (BBC binarizers: learned MLP weight estimator shared by
-# the network, ApproxSign activations) + real SimpleBaseline head. Sized for a 2-core CPU:
-# stage widths 32-64-128-256 (1/2 of ResNet-18), 128x96 input, 32x24 heatmaps, 128-channel head.
+# SBPN = binary Bi-Real ResNet-18 backbone (weights: sign with the straight-through estimator,
+# scaled by the per-channel mean |w|; activations: ApproxSign) + real SimpleBaseline head.
+# Sized for a 2-core CPU: stage widths 32-64-128-256 (1/2 of ResNet-18), 128x96 input, 32x24
+# heatmaps decoded with DARK (unbiased) refinement, 128-channel head. The BBC variant is
+# `sbpn-bireal18-bbc-w32` in this folder.
 _base_ = ['mmpose::_base_/default_runtime.py']
 
 custom_imports = dict(imports=['mmbinary'], allow_failed_imports=False)
 
 data_root = 'data/synthetic_coco/'
 
-train_cfg = dict(max_epochs=20, val_interval=20)
+train_cfg = dict(max_epochs=16, val_interval=16)
 
-optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=2e-3, weight_decay=0),
-    constructor='BinaryOptimWrapperConstructor',
-    paramwise_cfg=dict(binarizer_group=dict(lr=1e-3, weight_decay=0)),
-)
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=2e-3, weight_decay=0))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=50, start_factor=0.01, by_epoch=False),  # warm-up
-    dict(type='CosineAnnealingLR', begin=0, T_max=20, eta_min=1e-5, by_epoch=True),
+    dict(type='CosineAnnealingLR', begin=0, T_max=16, eta_min=1e-5, by_epoch=True),
 ]
 
 default_hooks = dict(
@@ -45,9 +43,8 @@ model = dict(
         out_indices=(3,),
         conv_cfg=dict(
             type='BinaryConv2d',
-            weight_binarizer=dict(type='MLPBinarizer'),
+            weight_binarizer=dict(type='STE'),
             input_binarizer=dict(type='ApproxSign'),
-            center_weight=True,
             weight_scale='mean_abs',
         ),
     ),
@@ -58,7 +55,7 @@ model = dict(
         deconv_out_channels=(128, 128, 128),
         deconv_kernel_sizes=(4, 4, 4),
         loss=dict(type='KeypointMSELoss', use_target_weight=True),
-        decoder=codec,
+        decoder=dict(codec, unbiased=True, blur_kernel_size=5),  # DARK decoding
     ),
     # the synthetic figures code left / right by colour: no flip test (and no flip augmentation)
     test_cfg=dict(flip_test=False),
@@ -83,7 +80,7 @@ val_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=32,
+    batch_size=16,
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
