@@ -19,7 +19,7 @@ def overfitted(coco_tiny, tmp_path_factory):
 
     work_dir = str(tmp_path_factory.mktemp('overfit'))
     curve, seconds, checkpoint = overfit_coco_tiny.overfit(
-        'sbpn18', epochs=40, interval=20, data_root=coco_tiny, work_dir=work_dir
+        'sbpn18', epochs=60, interval=30, data_root=coco_tiny, work_dir=work_dir
     )
     print(f'coco_tiny AP curve {curve} in {seconds:.0f} s')
     return curve, checkpoint
@@ -28,9 +28,9 @@ def overfitted(coco_tiny, tmp_path_factory):
 def test_binary_sbpn_overfits_real_coco_images(overfitted):
     curve, checkpoint = overfitted
     (_, start), (_, final) = curve[0], curve[-1]
-    assert [e for e, _ in curve] == [0, 20, 40]
+    assert [e for e, _ in curve] == [0, 30, 60]
     assert start < 0.05  # an untrained network finds nothing
-    assert final >= start + 0.3  # measured: see README (coco_tiny table)
+    assert final >= 0.5  # measured 0.844 at epoch 60 (README, coco_tiny table)
     assert osp.isfile(checkpoint)
 
 

@@ -46,8 +46,8 @@ def overfit(name, epochs, interval, data_root, work_dir, seed=0):
             epoch = runner.epoch if runner.train_loop is not None else 0
             curve.append((epoch, float(metrics['coco/AP'])))
 
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type=RecordAP)]
     runner = Runner.from_cfg(cfg)
+    runner.register_hook(RecordAP(), priority='LOWEST')
     start = time.time()
     runner.val()  # the untrained network
     curve[-1] = (0, curve[-1][1])
