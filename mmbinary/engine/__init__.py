@@ -1,4 +1,9 @@
-from .hooks import BinarizerScheduleHook, FlipRatioHook, KeypointCountCheckHook
+from .hooks import (
+    BinarizerScheduleHook,
+    FlipRatioHook,
+    KeypointCountCheckHook,
+    ValidateBeforeTrainHook,
+)
 from .optimizers import BinaryOptimWrapperConstructor, ParamGroupScheduler
 
 __all__ = [
@@ -7,4 +12,5 @@ __all__ = [
     'FlipRatioHook',
     'KeypointCountCheckHook',
     'ParamGroupScheduler',
+    'ValidateBeforeTrainHook',
 ]

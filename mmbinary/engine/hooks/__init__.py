@@ -1,5 +1,11 @@
 from .binarizer_schedule_hook import BinarizerScheduleHook
 from .flip_ratio_hook import FlipRatioHook
 from .keypoint_count_check_hook import KeypointCountCheckHook
+from .validate_before_train_hook import ValidateBeforeTrainHook
 
-__all__ = ['BinarizerScheduleHook', 'FlipRatioHook', 'KeypointCountCheckHook']
+__all__ = [
+    'BinarizerScheduleHook',
+    'FlipRatioHook',
+    'KeypointCountCheckHook',
+    'ValidateBeforeTrainHook',
+]
