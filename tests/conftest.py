@@ -2,6 +2,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = osp.join(osp.dirname(ROOT), 'shared', 'data')
@@ -12,6 +13,19 @@ def pytest_configure(config):
     # 20-30x slower (measured here: an SBPN-18 step at 256x192, batch 4, takes 0.5 s on an idle
     # machine and 17 s with two threads at load 6), one thread stays within 2x of the idle time.
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def isolated_default_scope():
+    """Every test starts with the default scope it found and leaves none of its own behind.
+
+    A runner, ``init_default_scope`` or a tool's ``main`` sets MMEngine's global default scope
+    (``mmpose`` or ``mmpretrain``) and keeps it; without this reset, a later test that builds
+    from the other scope passes or fails depending on the order the tests run in.
+    """
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict = saved
 
 
 @pytest.fixture(scope='session')
