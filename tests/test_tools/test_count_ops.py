@@ -105,6 +105,29 @@ def test_cli_on_a_distillation_config_counts_the_student(capsys):
     assert capsys.readouterr().out.strip().startswith('| td-hm_sbpn-bireal18-bbc_kd-res50')
 
 
+def test_training_only_parts_of_classifier_configs_are_not_counted(tmp_path):
+    """KD teacher and latent-weight path are training-only: the counts are the plain student's."""
+
+    def counts(path):
+        result = count_ops_tool.main([str(path), '--input-shape', '32', '32', '--format', 'json'])
+        return {k: result[k] for k in ('params_1bit', 'params_32bit', 'flops', 'bops')}
+
+    plain = counts(osp.join(ROOT, 'configs', 'bbc', 'resnet18-bbc_8xb32-120e_in1k.py'))
+    # the teacher's checkpoint does not exist here: building the teacher would fail
+    assert counts(osp.join(ROOT, 'configs', 'bbc', 'resnet18-bbc_kd-res34-8xb32-120e_in1k.py')) == (
+        plain
+    )
+    # with an auxiliary latent head (a second 512 -> 1000 FC), training-only as well
+    latent = osp.join(ROOT, 'configs', 'latent_weight', 'resnet18-latent-weight_8xb32-120e_in1k.py')
+    config = tmp_path / 'latent_head.py'
+    config.write_text(
+        f'_base_ = [{latent!r}]\n'
+        'model = dict(latent_head=dict(\n'
+        "    _delete_=True, type='LinearClsHead', num_classes=1000, in_channels=512))\n"
+    )
+    assert counts(config) == plain
+
+
 @pytest.mark.parametrize(
     'folder,config',
     [

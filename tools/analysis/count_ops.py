@@ -6,8 +6,9 @@ Usage::
         [--per-layer] [--cfg-options k=v ...]
 
 The input shape defaults to the config's ``codec.input_size`` (MMPose) or 224 x 224. For a
-distillation config the student alone is counted (the teacher is not part of the deployed
-model).
+distillation config the student alone is counted, and for a latent-weight config the plain
+classifier: the teacher and the latent-weight path are training-only, not part of the deployed
+model.
 
 Conventions (Bi-Real Net, ReActNet and the binary-network papers that follow them):
 
@@ -162,10 +163,13 @@ def build_model_from_config(cfg):
     """Build the (student) model of an MMPose / mmpretrain config, without initialising it."""
     from mmengine.registry import MODELS, init_default_scope
 
+    from mmbinary.models.classifiers import plain_classifier_config, student_classifier_config
     from mmbinary.models.pose import student_config
 
     init_default_scope(cfg.get('default_scope', 'mmpose'))
-    return MODELS.build(student_config(cfg.model))
+    # the deployed model only: no distillation teacher, no latent-weight training path
+    model_cfg = plain_classifier_config(student_classifier_config(student_config(cfg.model)))
+    return MODELS.build(model_cfg)
 
 
 def default_input_shape(cfg) -> tuple:
