@@ -15,17 +15,21 @@ def pytest_configure(config):
     torch.set_num_threads(1)
 
 
-@pytest.fixture(autouse=True)
-def isolated_default_scope():
-    """Every test starts with the default scope it found and leaves none of its own behind.
-
-    A runner, ``init_default_scope`` or a tool's ``main`` sets MMEngine's global default scope
-    (``mmpose`` or ``mmpretrain``) and keeps it; without this reset, a later test that builds
-    from the other scope passes or fails depending on the order the tests run in.
-    """
+def _restore_default_scope():
     saved = DefaultScope._instance_dict.copy()
     yield
     DefaultScope._instance_dict = saved
+
+
+# A runner, ``init_default_scope`` or a tool's ``main`` sets MMEngine's global default scope
+# (``mmpose`` or ``mmpretrain``) and keeps it; without these resets, a later test that builds from
+# the other scope passes or fails depending on the order the tests run in. Every module, and every
+# test, leaves the default scope as it found it (the module-level reset covers module fixtures,
+# which are set up before a test's own reset takes its snapshot).
+isolated_default_scope = pytest.fixture(autouse=True)(_restore_default_scope)
+isolated_module_default_scope = pytest.fixture(autouse=True, scope='module')(
+    _restore_default_scope
+)
 
 
 @pytest.fixture(scope='session')
