@@ -4,6 +4,7 @@ from mmengine.registry import DefaultScope
 
 from mmbinary.layers import BinaryConv2d
 from mmbinary.models import BinaryResNet
+from mmbinary.models.backbones.binary_resnet import BinaryConvUnit
 
 
 def expected_params(style, stage_blocks, width=64, stem=64, in_channels=3):
@@ -91,11 +92,15 @@ def test_built_from_task_scopes(scope):
 
 
 def test_bad_arguments_name_the_value():
-    with pytest.raises(KeyError, match=r'invalid depth 50 .*allowed: \[18, 34\]'):
+    with pytest.raises(ValueError, match=r'invalid depth 50 .*allowed: \[18, 34\]'):
         BinaryResNet(depth=50)
-    with pytest.raises(KeyError, match=r"invalid block_style 'xnor'.*allowed: \['adabin'"):
+    with pytest.raises(ValueError, match=r"invalid block_style 'xnor'.*allowed: \['adabin'"):
         BinaryResNet(block_style='xnor')
     with pytest.raises(ValueError, match=r'out_indices \(4,\) out of range for 4 stages'):
         BinaryResNet(out_indices=(4,))
     with pytest.raises(ValueError, match='strides'):
         BinaryResNet(strides=(1, 2, 2))
+    with pytest.raises(ValueError, match=r'strides \(1, 0, 2, 2\): every stride must be an int'):
+        BinaryResNet(strides=(1, 0, 2, 2))
+    with pytest.raises(ValueError, match=r"invalid shortcut 'B'; allowed: \['option_a', 'real'\]"):
+        BinaryConvUnit(16, 32, 2, dict(type='BinaryConv2d'), dict(type='BN'), None, shortcut='B')

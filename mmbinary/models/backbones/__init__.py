@@ -1,3 +1,4 @@
 from .binary_resnet import BinaryResNet
+from .binary_resnet_cifar import BinaryResNetCifar
 
-__all__ = ['BinaryResNet']
+__all__ = ['BinaryResNet', 'BinaryResNetCifar']

@@ -11,12 +11,15 @@ binary 3x3 convolution its own real shortcut:
   with its own shortcut and a Maxout after each addition; ``[2, 2, 2, 2]`` / ``[3, 4, 6, 3]``.
 
 Stem: 7x7 stride-2 conv -> BN -> PReLU (bireal) or Maxout (adabin) -> 3x3 stride-2 max-pool.
-Downsampling shortcut: AvgPool(2) -> 1x1 conv -> BN (real).
+Downsampling shortcut: AvgPool(2) -> 1x1 conv -> BN (real). The CIFAR variant
+(:class:`~mmbinary.models.backbones.BinaryResNetCifar`) changes the stem and uses the
+parameter-free option-A shortcut instead.
 """
 
 import copy
 
 import torch.nn as nn
+import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
@@ -51,16 +54,63 @@ def real_shortcut(in_channels, out_channels, stride, norm_cfg):
     return nn.Sequential(*layers)
 
 
-class BinaryConvUnit(BaseModule):
-    """``act(BN(conv3x3(x)) + shortcut(x))``: one binary conv with its own real shortcut."""
+class ShortcutA(nn.Module):
+    """Option-A shortcut of He et al.'s CIFAR ResNets: ``x[:, :, ::stride, ::stride]``,
+    zero-padded to ``out_channels``, no parameters.
 
-    def __init__(self, in_channels, out_channels, stride, conv_cfg, norm_cfg, act_cfg):
+    The new channels are split evenly before and after the existing ones (``(out - in) // 2``
+    before).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
         super().__init__()
+        if out_channels < in_channels:
+            raise ValueError(
+                f'ShortcutA: out_channels ({out_channels}) < in_channels ({in_channels}); '
+                'zero padding cannot remove channels'
+            )
+        self.stride = stride
+        self.pad_front = (out_channels - in_channels) // 2
+        self.pad_back = out_channels - in_channels - self.pad_front
+
+    def forward(self, x):
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
+
+    def extra_repr(self) -> str:
+        return f'stride={self.stride}, pad=({self.pad_front}, {self.pad_back})'
+
+
+def option_a_shortcut(in_channels, out_channels, stride, norm_cfg=None):
+    """``None`` (identity) or :class:`ShortcutA` (``norm_cfg`` unused: no layers to normalise)."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return ShortcutA(in_channels, out_channels, stride)
+
+
+SHORTCUTS = {'real': real_shortcut, 'option_a': option_a_shortcut}
+
+
+class BinaryConvUnit(BaseModule):
+    """``act(BN(conv3x3(x)) + shortcut(x))``: one binary conv with its own shortcut.
+
+    ``shortcut`` is how a unit whose shape changes joins its input: ``'real'`` (AvgPool -> 1x1
+    conv -> BN) or ``'option_a'`` (:class:`ShortcutA`); a unit whose shape does not change adds
+    its input.
+    """
+
+    def __init__(
+        self, in_channels, out_channels, stride, conv_cfg, norm_cfg, act_cfg, shortcut='real'
+    ):
+        super().__init__()
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f'invalid shortcut {shortcut!r}; allowed: {sorted(SHORTCUTS)}')
         self.conv = build_conv_layer(
             conv_cfg, in_channels, out_channels, 3, stride=stride, padding=1, bias=False
         )
         self.norm = build_norm_layer(norm_cfg, out_channels)[1]
-        self.shortcut = real_shortcut(in_channels, out_channels, stride, norm_cfg)
+        self.shortcut = SHORTCUTS[shortcut](in_channels, out_channels, stride, norm_cfg)
         self.act = build_act(act_cfg, out_channels)
 
     def forward(self, x):
@@ -141,6 +191,7 @@ class BinaryResNet(BaseModule):
         'adabin': {18: (AdaBinBlock, (2, 2, 2, 2)), 34: (AdaBinBlock, (3, 4, 6, 3))},
     }
     default_act = {'bireal': dict(type='PReLU'), 'adabin': dict(type='Maxout')}
+    shortcut = 'real'  # of the units whose shape changes; see BinaryConvUnit
 
     def __init__(
         self,
@@ -165,32 +216,35 @@ class BinaryResNet(BaseModule):
                 dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
             ]
         super().__init__(init_cfg=init_cfg)
+        name = type(self).__name__
         if block_style not in self.arch_settings:
-            raise KeyError(
-                f'invalid block_style {block_style!r} for BinaryResNet; '
+            raise ValueError(
+                f'invalid block_style {block_style!r} for {name}; '
                 f'allowed: {sorted(self.arch_settings)}'
             )
         if depth not in self.arch_settings[block_style]:
-            raise KeyError(
-                f'invalid depth {depth!r} for BinaryResNet ({block_style}); '
+            raise ValueError(
+                f'invalid depth {depth!r} for {name} ({block_style}); '
                 f'allowed: {sorted(self.arch_settings[block_style])}'
             )
         block, stage_blocks = self.arch_settings[block_style][depth]
-        if len(strides) != len(stage_blocks):
+        num_stages = len(stage_blocks)
+        strides = tuple(strides)
+        if len(strides) != num_stages:
             raise ValueError(
-                f'strides {tuple(strides)} must give one stride per stage '
-                f'({len(stage_blocks)} stages)'
+                f'strides {strides} must give one stride per stage ({num_stages} stages)'
             )
+        for stride in strides:
+            if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+                raise ValueError(f'strides {strides}: every stride must be an int >= 1')
         out_indices = tuple(out_indices)
         for index in out_indices:
-            if not -len(stage_blocks) <= index < len(stage_blocks):
-                raise ValueError(
-                    f'out_indices {out_indices} out of range for {len(stage_blocks)} stages'
-                )
-        if frozen_stages > len(stage_blocks):
-            raise ValueError(f'frozen_stages {frozen_stages} > {len(stage_blocks)} stages')
+            if not -num_stages <= index < num_stages:
+                raise ValueError(f'out_indices {out_indices} out of range for {num_stages} stages')
+        if frozen_stages > num_stages:
+            raise ValueError(f'frozen_stages {frozen_stages} > {num_stages} stages')
         self.depth, self.block_style = depth, block_style
-        self.out_indices = tuple(i % len(stage_blocks) for i in out_indices)
+        self.out_indices = tuple(i % num_stages for i in out_indices)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.conv_cfg = conv_cfg if conv_cfg is not None else dict(type='BinaryConv2d')
@@ -198,13 +252,13 @@ class BinaryResNet(BaseModule):
         self.act_cfg = act_cfg if act_cfg is not None else self.default_act[block_style]
 
         with binarizer_sharing_scope():  # one shared learned binarizer (BBC MLP) per network
-            self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3, bias=False),
-                build_norm_layer(self.norm_cfg, stem_channels)[1],
-                build_act(self.act_cfg, stem_channels),
+            self._make_stem_layer(in_channels, stem_channels)
+            unit_cfg = dict(
+                conv_cfg=self.conv_cfg,
+                norm_cfg=self.norm_cfg,
+                act_cfg=self.act_cfg,
+                shortcut=self.shortcut,
             )
-            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            unit_cfg = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
             self.res_layers = []
             channels = stem_channels
             for i, (num_blocks, stride) in enumerate(zip(stage_blocks, strides)):
@@ -224,8 +278,17 @@ class BinaryResNet(BaseModule):
                 name = f'layer{i + 1}'
                 self.add_module(name, nn.Sequential(*blocks))
                 self.res_layers.append(name)
-        self.out_channels = [base_channels * 2**i for i in range(len(stage_blocks))]
+        self.out_channels = [base_channels * 2**i for i in range(num_stages)]
         self._freeze_stages()
+
+    def _make_stem_layer(self, in_channels, stem_channels):
+        """Real stem: 7x7 stride-2 conv -> BN -> act, then a 3x3 stride-2 max-pool."""
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3, bias=False),
+            build_norm_layer(self.norm_cfg, stem_channels)[1],
+            build_act(self.act_cfg, stem_channels),
+        )
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     def _freeze_stages(self):
         if self.frozen_stages < 0:
