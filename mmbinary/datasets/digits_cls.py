@@ -10,6 +10,8 @@ The train / test split is stratified by class and fixed by ``seed``: it is the s
 :func:`mmbinary.datasets.load_digits_split` for the same ``test_fraction`` and ``seed``.
 """
 
+import numbers
+
 import numpy as np
 from mmcv.image import imresize
 from mmpretrain.datasets import BaseDataset
@@ -70,14 +72,14 @@ class DigitsDataset(BaseDataset):
             raise ValueError(
                 f'DigitsDataset: invalid split {split!r}; allowed: {list(self.SPLITS)}'
             )
-        if not isinstance(img_size, int) or img_size < 8:
+        if isinstance(img_size, bool) or not isinstance(img_size, numbers.Integral) or img_size < 8:
             raise ValueError(f'DigitsDataset: img_size must be an int >= 8, got {img_size!r}')
-        if not 0 < test_fraction < 1:
+        if not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
             raise ValueError(
                 f'DigitsDataset: test_fraction must be in (0, 1), got {test_fraction!r}'
             )
         self.split, self.test_fraction, self.seed = split, test_fraction, seed
-        self.img_size = img_size
+        self.img_size = int(img_size)
         super().__init__(ann_file='', **kwargs)
 
     def load_data_list(self):
