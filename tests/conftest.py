@@ -27,9 +27,7 @@ def _restore_default_scope():
 # test, leaves the default scope as it found it (the module-level reset covers module fixtures,
 # which are set up before a test's own reset takes its snapshot).
 isolated_default_scope = pytest.fixture(autouse=True)(_restore_default_scope)
-isolated_module_default_scope = pytest.fixture(autouse=True, scope='module')(
-    _restore_default_scope
-)
+isolated_module_default_scope = pytest.fixture(autouse=True, scope='module')(_restore_default_scope)
 
 
 @pytest.fixture(scope='session')
