@@ -38,6 +38,8 @@ class AdaBinWeight(BaseBinarizer):
     targets ``EDE`` modules reaches AdaBin weights too.
     """
 
+    sign_forward = False
+
     def __init__(self, t: float = 1.0, k: Optional[float] = None, eps: float = 1e-8):
         super().__init__()
         self.sign = EDE(t=t, k=k)
@@ -70,6 +72,9 @@ class AdaBinActivation(BaseBinarizer):
         alpha (float): initial alpha, > 0. Default 1.
         beta (float): initial beta. Default 0.
     """
+
+    sign_forward = False
+    training_only_params = False
 
     FORMS = ('official_code', 'paper')
 

@@ -46,7 +46,20 @@ class BaseBinarizer(nn.Module):
 
     Subclasses that are not plain sign-with-pseudo-gradient (AdaBin, self-binarizing tanh)
     override :meth:`forward` directly.
+
+    Each binarizer declares what it is at inference, so tools (the OPs counter, the deploy
+    converter) need no list of types:
+
+    * ``precision``: bits of its value at inference (1 for every binarizer here);
+    * ``sign_forward``: its eval-mode value is exactly ``binary_sign(x)``, so an engine runs it
+      as a plain sign (False: AdaBin's affine sets, the BBC classifier's learned decision);
+    * ``training_only_params``: its parameters (if any) only shape the backward pass, so the
+      deployed model drops them (False: the parameters change the inference value).
     """
+
+    precision = 1
+    sign_forward = True
+    training_only_params = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -200,6 +200,9 @@ class ClassifierBinarizer(_SharedMLPMixin, BaseBinarizer):
     Arguments as :class:`MLPBinarizer`.
     """
 
+    sign_forward = False
+    training_only_params = False
+
     def __init__(
         self, hidden_channels: int = 100, shared: bool = True, share_key: str = 'bbc_classifier'
     ):
