@@ -1,4 +1,5 @@
 import os.path as osp
+import sys
 
 import pytest
 import torch
@@ -44,3 +45,27 @@ def shared_data():
 @pytest.fixture(scope='session')
 def coco_tiny(shared_data):
     return osp.join(shared_data, 'coco_tiny')
+
+
+@pytest.fixture(scope='session')
+def coco_tiny_sbpn18(coco_tiny, tmp_path_factory):
+    """A binary SBPN-18 overfitted on the real coco_tiny images through ``tools/train.py``.
+
+    Trained once per test session (60 epochs, about 100 s on one thread) and shared by every
+    test that needs a trained pose model (the overfit curve, the inferencer, deploy, the demo).
+    Returns ``dict(config=..., checkpoint=..., curve=[(epoch, AP), ...], seconds=...)``.
+    """
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+    import overfit_coco_tiny
+
+    work_dir = str(tmp_path_factory.mktemp('coco_tiny_sbpn18'))
+    saved = DefaultScope._instance_dict.copy()  # a session fixture runs before the resets
+    try:
+        curve, seconds, checkpoint = overfit_coco_tiny.overfit(
+            'sbpn18', epochs=60, interval=30, data_root=coco_tiny, work_dir=work_dir
+        )
+    finally:
+        DefaultScope._instance_dict = saved
+    print(f'coco_tiny SBPN-18 AP curve {curve} in {seconds:.0f} s')
+    config = osp.join(ROOT, 'configs/coco_tiny/td-hm_sbpn-bireal18_1xb4-60e_coco-tiny-256x192.py')
+    return dict(config=config, checkpoint=checkpoint, curve=curve, seconds=seconds)

@@ -3,26 +3,14 @@ MMPose's inferencer runs with the trained weights (no detector download: ground-
 
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
-SBPN = osp.join(ROOT, 'configs/coco_tiny/td-hm_sbpn-bireal18_1xb4-60e_coco-tiny-256x192.py')
-
 
 @pytest.fixture(scope='module')
-def overfitted(coco_tiny, tmp_path_factory):
-    import overfit_coco_tiny
-
-    work_dir = str(tmp_path_factory.mktemp('overfit'))
-    curve, seconds, checkpoint = overfit_coco_tiny.overfit(
-        'sbpn18', epochs=60, interval=30, data_root=coco_tiny, work_dir=work_dir
-    )
-    print(f'coco_tiny AP curve {curve} in {seconds:.0f} s')
-    return curve, checkpoint
+def overfitted(coco_tiny_sbpn18):
+    return coco_tiny_sbpn18['curve'], coco_tiny_sbpn18['checkpoint']
 
 
 def test_binary_sbpn_overfits_real_coco_images(overfitted):
@@ -34,14 +22,17 @@ def test_binary_sbpn_overfits_real_coco_images(overfitted):
     assert osp.isfile(checkpoint)
 
 
-def test_mmpose_inferencer_runs_our_model(overfitted, coco_tiny):
+def test_mmpose_inferencer_runs_our_model(overfitted, coco_tiny_sbpn18, coco_tiny):
     from mmengine.fileio import load
     from mmpose.apis import MMPoseInferencer
 
     _, checkpoint = overfitted
     os.environ['MMBINARY_COCO_TINY'] = osp.join(coco_tiny, '')
     inferencer = MMPoseInferencer(
-        pose2d=SBPN, pose2d_weights=checkpoint, det_model='whole_image', device='cpu'
+        pose2d=coco_tiny_sbpn18['config'],
+        pose2d_weights=checkpoint,
+        det_model='whole_image',
+        device='cpu',
     )
     coco = load(osp.join(coco_tiny, 'test_coco.json'))
     image = coco['images'][0]
