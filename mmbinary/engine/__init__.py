@@ -2,6 +2,8 @@ from .hooks import (
     BinarizerScheduleHook,
     FlipRatioHook,
     KeypointCountCheckHook,
+    NonFiniteCheckHook,
+    NonFiniteLossError,
     ValidateBeforeTrainHook,
 )
 from .optimizers import BinaryOptimWrapperConstructor, ParamGroupScheduler
@@ -11,6 +13,8 @@ __all__ = [
     'BinaryOptimWrapperConstructor',
     'FlipRatioHook',
     'KeypointCountCheckHook',
+    'NonFiniteCheckHook',
+    'NonFiniteLossError',
     'ParamGroupScheduler',
     'ValidateBeforeTrainHook',
 ]
