@@ -77,5 +77,6 @@ test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=128)
 
 custom_hooks = [
+    dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
     dict(type='BinarizerScheduleHook', param='t', start=1e-3, end=10, mode='log', types=['EDE'])
 ]

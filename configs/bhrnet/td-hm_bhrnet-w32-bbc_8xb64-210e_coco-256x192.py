@@ -39,3 +39,7 @@ optim_wrapper = dict(
     constructor='BinaryOptimWrapperConstructor',
     paramwise_cfg=dict(binarizer_group=dict(lr=1e-3, weight_decay=0)),
 )
+custom_hooks = [
+    dict(type='SyncBuffersHook'),  # MMPose's default
+    dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
+]

@@ -29,6 +29,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1000, save_best=None, save_last=True),
 )
 custom_hooks = [  # the AP curve starts with the untrained network's AP (epoch 0)
+    dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
     dict(type='KeypointCountCheckHook'),
     dict(type='ValidateBeforeTrainHook'),
 ]

@@ -24,3 +24,7 @@ model = dict(
         ],
     )
 )
+custom_hooks = [
+    dict(type='SyncBuffersHook'),  # MMPose's default
+    dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
+]

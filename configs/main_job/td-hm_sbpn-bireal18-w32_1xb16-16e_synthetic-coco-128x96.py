@@ -22,7 +22,11 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2),
 )
-custom_hooks = [dict(type='KeypointCountCheckHook'), dict(type='FlipRatioHook')]
+custom_hooks = [
+    dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
+    dict(type='KeypointCountCheckHook'),
+    dict(type='FlipRatioHook'),
+]
 
 codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=1.5)
 

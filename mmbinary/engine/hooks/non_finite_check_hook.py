@@ -5,6 +5,7 @@ import math
 import torch
 import torch.distributed as dist
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from mmbinary.registry import HOOKS
@@ -35,8 +36,10 @@ class NonFiniteCheckHook(Hook):
     """Stop training at the first non-finite loss or gradient norm; never apply that step.
 
     Before every optimizer step (after the backward pass, so that DDP's all-reduce has run) the
-    hook checks that the loss and the global gradient norm are finite. A bad step is **skipped**
-    (gradients zeroed, weights and optimizer state untouched). Once more than ``max_skips`` steps
+    hook checks that the loss and the global gradient norm are finite. A bad step is **skipped**:
+    gradients zeroed, weights and optimizer state untouched, and the floating-point buffers (BN
+    running statistics, which the bad forward pass already updated) restored to their values
+    before the iteration. Once more than ``max_skips`` steps
     have been skipped, training stops with one :class:`NonFiniteLossError` naming the iteration,
     each loss term, the gradient norm and the last checkpoint saved (which is finite). With
     several processes the verdict is all-reduced, so every rank skips or stops together.
@@ -68,6 +71,7 @@ class NonFiniteCheckHook(Hook):
         self.check_grad_norm = check_grad_norm
         self.skipped = 0
         self._bad = None  # (loss, grad_norm) of the current iteration's skipped step
+        self._buffers, self._saved = [], []  # floating-point buffers, their values before the step
 
     def before_train(self, runner):
         wrapper = runner.optim_wrapper
@@ -93,12 +97,21 @@ class NonFiniteCheckHook(Hook):
                 return None  # skipped: update_params zeroes the gradients next
             return step(**kwargs)
 
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        self._buffers = [b for b in model.buffers() if b.is_floating_point()]
         # Instance attributes shadow the methods of this one wrapper only.
         wrapper.update_params = guarded_update_params
         wrapper.step = guarded_step
 
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self._saved = [b.detach().clone() for b in self._buffers]
+
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        terms = {k: float(v) for k, v in (outputs or {}).items() if k.startswith('loss')}
+        terms = {
+            k: float(torch.as_tensor(v).detach())
+            for k, v in (outputs or {}).items()
+            if k.startswith('loss')
+        }
         if self._bad is None:
             if all(math.isfinite(v) for v in terms.values()):
                 return
@@ -106,6 +119,9 @@ class NonFiniteCheckHook(Hook):
             loss, norm, skippable = float('nan'), float('nan'), False
         else:
             (loss, norm), skippable = self._bad, True
+            with torch.no_grad():
+                for buffer, saved in zip(self._buffers, self._saved):
+                    buffer.copy_(saved)
         self._bad = None
         self.skipped += 1
         runner.message_hub.update_scalar('train/non_finite_skips', self.skipped)
