@@ -4,6 +4,10 @@ Same interface as MMPose's and mmpretrain's ``tools/train.py``::
 
     python tools/train.py ${CONFIG} [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--auto-scale-lr] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+Exits with status 3 when :class:`~mmbinary.engine.NonFiniteCheckHook` stops training at a
+non-finite loss or gradient. Under ``torchrun`` on a machine without CUDA it trains with the gloo
+backend and DDP on CPU (:func:`mmbinary.utils.dist.setup_cpu_distributed`).
 """
 
 import argparse
@@ -13,10 +17,14 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 
+import mmbinary  # noqa: E402, F401, I001  (first: registers everything, applies compat fixes)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-import mmbinary  # noqa: E402, F401  (registers everything, applies compat fixes)
+from mmbinary.engine import NonFiniteLossError  # noqa: E402
+from mmbinary.utils.dist import setup_cpu_distributed  # noqa: E402
+
+EXIT_NON_FINITE = 3
 
 
 def parse_args(argv=None):
@@ -86,8 +94,13 @@ def main(argv=None):
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
     cfg = merge_args(Config.fromfile(args.config), args)
+    setup_cpu_distributed(cfg)  # torchrun on a machine without CUDA: gloo, DDP on CPU
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except NonFiniteLossError as e:
+        runner.logger.error(str(e))
+        sys.exit(EXIT_NON_FINITE)
 
 
 if __name__ == '__main__':
