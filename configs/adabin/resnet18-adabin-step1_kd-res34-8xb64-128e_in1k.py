@@ -74,4 +74,7 @@ param_scheduler = [dict(type='LinearLR', by_epoch=True, start_factor=1.0, end_fa
 train_cfg = dict(by_epoch=True, max_epochs=128, val_interval=1)
 # 8 GPUs x 64 images
 auto_scale_lr = dict(base_batch_size=512)
-custom_hooks = [dict(type='NonFiniteCheckHook')]  # stop at the first NaN / inf loss
+custom_hooks = [
+    dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
+    dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
+]

@@ -80,6 +80,7 @@ auto_scale_lr = dict(base_batch_size=256)
 # EDE: t = 10 ** (log10(1e-3) + (log10(10) - log10(1e-3)) * epoch / epochs), k = max(1 / t, 1),
 # set before every epoch (AdaBinWeight's sign is an EDE module)
 custom_hooks = [
+    dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
     dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
     dict(type='BinarizerScheduleHook', param='t', start=1e-3, end=10, mode='log', types=['EDE'])
 ]

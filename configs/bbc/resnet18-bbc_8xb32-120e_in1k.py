@@ -121,4 +121,7 @@ val_cfg = dict()
 test_cfg = dict()
 # 8 GPUs x 32 images; `--auto-scale-lr` rescales the lr for another total batch
 auto_scale_lr = dict(base_batch_size=256)
-custom_hooks = [dict(type='NonFiniteCheckHook')]  # stop at the first NaN / inf loss (mmbinary default)
+custom_hooks = [
+    dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
+    dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
+]

@@ -78,4 +78,7 @@ train_cfg = dict(by_epoch=True, max_epochs=400, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=128)
-custom_hooks = [dict(type='NonFiniteCheckHook')]  # stop at the first NaN / inf loss (mmbinary default)
+custom_hooks = [
+    dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
+    dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
+]

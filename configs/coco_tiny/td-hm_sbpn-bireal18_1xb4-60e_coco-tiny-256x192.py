@@ -1,10 +1,12 @@
 # Overfit check on 4 real COCO images (12 annotated people, ../shared/data/coco_tiny): SBPN-18
 # (binary Bi-Real ResNet-18: STE weights scaled by mean |w|, ApproxSign activations; real head),
 # trained and evaluated with CocoMetric on the same images with ground-truth boxes.
-# Data root: $MMBINARY_COCO_TINY (default ../shared/data/coco_tiny/, relative to the clone).
+# Data root: $MMBINARY_COCO_TINY, by default ../shared/data/coco_tiny/ beside the clone (resolved
+# from this file's folder, so the config works from any current directory).
 _base_ = ['../sbpn/td-hm_sbpn-bireal18-bbc_8xb64-210e_coco-256x192.py']
 
-data_root = '{{$MMBINARY_COCO_TINY:../shared/data/coco_tiny/}}'
+data_root = '{{$MMBINARY_COCO_TINY:{{ fileDirname }}/../../../shared/data/coco_tiny/}}'
+randomness = dict(seed=0)  # two runs give the same weights
 
 model = dict(
     backbone=dict(
@@ -29,6 +31,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1000, save_best=None, save_last=True),
 )
 custom_hooks = [  # the AP curve starts with the untrained network's AP (epoch 0)
+    dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
     dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
     dict(type='KeypointCountCheckHook'),
     dict(type='ValidateBeforeTrainHook'),

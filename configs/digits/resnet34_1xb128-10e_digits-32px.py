@@ -36,4 +36,7 @@ train_cfg = dict(max_epochs=10, val_interval=10)
 auto_scale_lr = dict(base_batch_size=128)
 default_hooks = dict(logger=dict(interval=4), checkpoint=dict(interval=10))
 randomness = dict(seed=0)
-custom_hooks = [dict(type='NonFiniteCheckHook')]  # stop at the first NaN / inf loss (mmbinary default)
+custom_hooks = [
+    dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
+    dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
+]

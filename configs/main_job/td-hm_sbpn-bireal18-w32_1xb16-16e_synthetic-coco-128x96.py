@@ -23,6 +23,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2),
 )
 custom_hooks = [
+    dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
     dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
     dict(type='KeypointCountCheckHook'),
     dict(type='FlipRatioHook'),

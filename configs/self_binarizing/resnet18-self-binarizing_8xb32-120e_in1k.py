@@ -32,6 +32,7 @@ param_scheduler = [dict(type='LinearLR', by_epoch=True, start_factor=1.0, end_fa
 
 # nu = 1 * (1000 / 1) ** (epoch / epochs)
 custom_hooks = [
+    dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
     dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
     dict(
         type='BinarizerScheduleHook',
