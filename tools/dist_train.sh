@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bash tools/dist_train.sh ${CONFIG} ${GPUS} [train.py args]
+# PYTHON: the interpreter (default: python on PATH), e.g. PYTHON=.venv/bin/python. On a machine
+# without CUDA the processes train on CPU with the gloo backend (see README: Reliability).
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}
@@ -8,7 +10,7 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-python -m torch.distributed.run \
+"${PYTHON:-python}" -m torch.distributed.run \
     --nnodes=$NNODES \
     --node_rank=$NODE_RANK \
     --master_addr=$MASTER_ADDR \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Usage: GPUS=8 bash tools/slurm_train.sh ${PARTITION} ${JOB_NAME} ${CONFIG} ${WORK_DIR} [args]
+# PYTHON: the interpreter on the nodes (default: python on PATH), e.g. PYTHON=.venv/bin/python.
 set -x
 
 PARTITION=$1
@@ -21,4 +22,4 @@ srun -p ${PARTITION} \
     --cpus-per-task=${CPUS_PER_TASK} \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
-    python -u "$(dirname "$0")/train.py" ${CONFIG} --work-dir=${WORK_DIR} --launcher="slurm" ${PY_ARGS}
+    "${PYTHON:-python}" -u "$(dirname "$0")/train.py" ${CONFIG} --work-dir=${WORK_DIR} --launcher="slurm" ${PY_ARGS}

@@ -7,10 +7,12 @@ MMEngine 0.10.7's ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` whate
 environment; MMEngine then skips its own ``init_dist``) and sets ``model_wrapper_cfg`` to
 MMEngine's DDP without ``device_ids``. With CUDA nothing changes: MMEngine's path is used.
 
-BN buffers: ``broadcast_buffers=True``, so at every forward DDP broadcasts rank 0's buffers (BN
-running mean / var) to the other ranks; every rank ends with rank 0's statistics, which are the
-ones saved. (MMEngine's default on GPUs is ``broadcast_buffers=False``: each rank keeps its own
-statistics and rank 0's are saved; ``sync_bn='torch'`` synchronises them, on GPUs only.)
+BN buffers are **synchronised**, on CPU as on GPUs: DDP runs with MMEngine's setting
+``broadcast_buffers=False`` (each rank updates its own running statistics from its own batches)
+and MMEngine's ``SyncBuffersHook``, in the ``custom_hooks`` of every mmbinary config (MMPose's
+default), averages every buffer over the ranks after each epoch, before the checkpoint is saved.
+Every rank, and the checkpoint, hold the same statistics. (``sync_bn='torch'``, SyncBatchNorm,
+needs GPUs.)
 """
 
 import os
@@ -54,6 +56,7 @@ def setup_cpu_distributed(cfg):
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
     wrapper.setdefault('type', 'MMDistributedDataParallel')
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
-    wrapper.update(device_ids=None, broadcast_buffers=True)
+    wrapper.setdefault('broadcast_buffers', False)  # MMEngine's default; SyncBuffersHook syncs
+    wrapper['device_ids'] = None  # DDP of a CPU module takes no device ids
     cfg.model_wrapper_cfg = wrapper
     return True
