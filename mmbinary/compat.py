@@ -23,9 +23,7 @@ Each fix is applied only where it is needed:
   setuptools' ``pkg_resources is deprecated`` (the lock pins setuptools < 81 on purpose), mmpose's
   "metainfo config file ... does not exist. A matched config file ... will be used" (the packaged
   copy is the right file), mmengine's ``"FileClient" will be deprecated`` and ``"HardDiskBackend"
-  is the alias`` (raised by mmengine's own ``CheckpointHook``), and ``Failed to search registry
-  with scope ...`` in the ``binarizer`` registry tree only (mmbinary's binarizers are always
-  built from their own registry, which is that "workaround").
+  is the alias`` (raised by mmengine's own ``CheckpointHook``, not by anything a user wrote).
 """
 
 import importlib.machinery
@@ -168,7 +166,6 @@ _NOISY_WARNINGS = (  # (message regex, category)
 )
 _NOISY_LOGS = re.compile(
     r'"FileClient" will be deprecated in future|"HardDiskBackend" is the alias of "LocalBackend"'
-    r'|Failed to search registry with scope "\w+" in the "binarizer" registry tree'
 )
 
 
