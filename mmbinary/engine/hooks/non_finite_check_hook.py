@@ -1,6 +1,7 @@
 """Stop training at the first non-finite loss or gradient norm, before it reaches the weights."""
 
 import math
+import os.path as osp
 
 import torch
 import torch.distributed as dist
@@ -31,6 +32,15 @@ def _non_finite_tensors(state):
     ]
 
 
+def _last_good(runner):
+    """The checkpoint named in ``work_dir/last_checkpoint`` (written after a completed save)."""
+    path = osp.join(runner.work_dir, 'last_checkpoint')
+    if osp.isfile(path):
+        with open(path) as f:
+            return f.read().strip() or 'none saved yet'
+    return 'none saved yet'
+
+
 @HOOKS.register_module()
 class NonFiniteCheckHook(Hook):
     """Stop training at the first non-finite loss or gradient norm; never apply that step.
@@ -39,10 +49,10 @@ class NonFiniteCheckHook(Hook):
     hook checks that the loss and the global gradient norm are finite. A bad step is **skipped**:
     gradients zeroed, weights and optimizer state untouched, and the floating-point buffers (BN
     running statistics, which the bad forward pass already updated) restored to their values
-    before the iteration. Once more than ``max_skips`` steps
-    have been skipped, training stops with one :class:`NonFiniteLossError` naming the iteration,
-    each loss term, the gradient norm and the last checkpoint saved (which is finite). With
-    several processes the verdict is all-reduced, so every rank skips or stops together.
+    before the iteration. Once more than ``max_skips`` steps have been skipped, training stops
+    with one :class:`NonFiniteLossError` naming the iteration, each loss term, the gradient norm
+    and the last checkpoint saved (which is finite). With several processes the verdict is
+    all-reduced, so every rank skips or stops together.
 
     A second guard refuses to save a checkpoint whose weights or buffers are not finite (they can
     only get there from outside the optimizer step, e.g. BN statistics of an overflowing forward).
@@ -89,7 +99,8 @@ class NonFiniteCheckHook(Hook):
             loss = float(last_loss[0]) if last_loss[0] is not None else 0.0
             params = [p for g in wrapper.optimizer.param_groups for p in g['params']]
             norm = _grad_norm(params) if check_grad else 0.0
-            bad = torch.tensor(float(not (math.isfinite(loss) and math.isfinite(norm))))
+            bad = float(not (math.isfinite(loss) and math.isfinite(norm)))
+            bad = torch.tensor(bad, device=params[0].device if params else 'cpu')  # NCCL: CUDA
             if dist.is_available() and dist.is_initialized():
                 dist.all_reduce(bad, op=dist.ReduceOp.MAX)
             if bad.item() > 0:
@@ -133,7 +144,7 @@ class NonFiniteCheckHook(Hook):
                 f'({self.skipped} of {self.max_skips} allowed)'
             )
             return
-        last = runner.message_hub.get_info('last_ckpt') or 'none saved yet'
+        last = _last_good(runner)
         applied = 'not updated with it' if skippable else 'updated with it (no guard possible)'
         raise NonFiniteLossError(
             f'non-finite loss or gradient at {where}: {detail}, grad_norm={norm:.6g}; '
@@ -148,5 +159,5 @@ class NonFiniteCheckHook(Hook):
             raise NonFiniteLossError(
                 f'refusing to save a checkpoint at iteration {runner.iter}: {len(bad)} tensors '
                 f'are not finite (first: {", ".join(bad[:3])}). Last good checkpoint: '
-                f'{runner.message_hub.get_info("last_ckpt") or "none saved yet"}.'
+                f'{_last_good(runner)}.'
             )
