@@ -23,7 +23,7 @@ optim_wrapper = dict(
 custom_hooks = [
     dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
     dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
-    dict(type='BinarizerScheduleHook', param='t', start=1e-3, end=10, mode='log', types=['EDE'])
+    dict(type='BinarizerScheduleHook', param='t', start=1e-3, end=10, mode='log', types=['EDE']),
 ]
 
 load_from = '{{$STEP1_CKPT:work_dirs/resnet18-adabin-step1_kd-res34-8xb64-128e_in1k/epoch_128.pth}}'

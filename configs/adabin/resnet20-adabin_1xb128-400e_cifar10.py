@@ -79,5 +79,5 @@ auto_scale_lr = dict(base_batch_size=128)
 custom_hooks = [
     dict(type='SyncBuffersHook'),  # average BN statistics over the ranks after every epoch
     dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
-    dict(type='BinarizerScheduleHook', param='t', start=1e-3, end=10, mode='log', types=['EDE'])
+    dict(type='BinarizerScheduleHook', param='t', start=1e-3, end=10, mode='log', types=['EDE']),
 ]

@@ -41,5 +41,5 @@ custom_hooks = [
         end=1000,
         mode='log',
         types=['SelfBinarizingTanh'],
-    )
+    ),
 ]
