@@ -46,10 +46,10 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _dist_train(config, work_dir):
+def _dist_train(config, work_dir, script='dist_train.sh', checkpoint=()):
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()), OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(config), '2']
+    cmd = ['bash', osp.join(ROOT, 'tools', script), str(config), *checkpoint, '2']
     cmd += ['--work-dir', str(work_dir)]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
@@ -102,6 +102,11 @@ def test_two_process_cpu_training_bbc_shared_mlp(tmp_path):
     assert len(binarizer) == 1 and binarizer[0]['initial_lr'] == 1e-3  # the MLP's own group
     moments = [ckpt['optimizer']['state'][i]['exp_avg'] for i in binarizer[0]['params']]
     assert all(m.abs().sum() > 0 for m in moments)  # ... and it received gradients
+    # tools/test.py under torchrun on CPU: strict loading into the DDP-wrapped model, gloo
+    # collection of the results
+    ckpt = str(tmp_path / 'a' / 'epoch_2.pth')
+    log = _dist_train(tmp_path / 'cfg.py', tmp_path / 't', 'dist_test.sh', checkpoint=[ckpt])
+    assert 'Epoch(test) [1/1]    accuracy/top1:' in log
 
 
 def test_two_process_cpu_training_pose(tmp_path, coco_tiny):
