@@ -29,6 +29,7 @@ Each fix is applied only where it is needed:
 import importlib.machinery
 import importlib.util
 import logging
+import os
 import os.path as osp
 import re
 import sys
@@ -144,8 +145,8 @@ def patch_data_errors():
             return transform(self, results)
         except Exception as e:
             path = results.get('img_path')
-            if path is None or not osp.isfile(path):
-                raise
+            if path is None or not osp.isfile(path) or not os.access(path, os.R_OK):
+                raise  # missing or unreadable: mmpose's message names the file
             raise OSError(
                 f'image {path} exists ({osp.getsize(path)} bytes) but could not be decoded: '
                 'the file is corrupt or not an image'
