@@ -7,6 +7,8 @@ import shutil
 import pytest
 from mmengine.registry import init_default_scope
 
+import mmbinary  # noqa: F401  (as custom_imports / the tools do: installs the clearer errors)
+
 
 def _dataset(root, ann_file='test_coco.json', pipeline=()):
     from mmpose.registry import DATASETS
