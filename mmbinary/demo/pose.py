@@ -52,9 +52,9 @@ class TopdownPoseModel:
         model = init_model(config, None, device=device)
         try:
             meta = load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-        except RuntimeError as error:  # state-dict mismatch
-            first = str(error).strip().splitlines()
-            detail = ' '.join(line.strip() for line in first[:3])[:300]
+        except RuntimeError as error:  # state-dict mismatch: unexpected / missing / shapes
+            lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+            detail = '; '.join(line if len(line) < 200 else line[:197] + '...' for line in lines)
             raise DemoError(
                 f'checkpoint {checkpoint} does not match config {config}: {detail}'
             ) from error

@@ -127,7 +127,8 @@ class FrameSource:
             ok, first = self._capture.read()
             if not ok or first is None:
                 self.release()
-                raise DemoError(f'cannot read a frame from {self.spec}')
+                what = 'video' if self.kind == 'video' else self.kind
+                raise DemoError(f'cannot read {what} {self.spec}: no frame could be decoded')
         self.size = (first.shape[1], first.shape[0])
         return first
 
@@ -152,15 +153,21 @@ class FrameSource:
 
 
 def _temporary_path(path: str, is_dir: bool = False) -> str:
+    """A new file (or folder) beside ``path``, with the permissions a plain ``open`` would give."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     prefix = f'.{osp.basename(path)}.'
     if is_dir:
-        return tempfile.mkdtemp(prefix=prefix, suffix='.part', dir=folder)
-    handle, temporary = tempfile.mkstemp(
-        prefix=prefix, suffix='.part' + osp.splitext(path)[1], dir=folder
-    )
-    os.close(handle)
+        temporary, mode = tempfile.mkdtemp(prefix=prefix, suffix='.part', dir=folder), 0o777
+    else:
+        handle, temporary = tempfile.mkstemp(
+            prefix=prefix, suffix='.part' + osp.splitext(path)[1], dir=folder
+        )
+        os.close(handle)
+        mode = 0o666
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, mode & ~umask)  # mkstemp / mkdtemp make them private (0600 / 0700)
     return temporary
 
 

@@ -101,6 +101,9 @@ def test_video_output_is_renamed_into_place_or_discarded(tmp_path):
     assert not (tmp_path / 'clip.mp4').exists()  # only the temporary file so far
     out.commit()
     assert os.listdir(tmp_path) == ['clip.mp4']
+    umask = os.umask(0)
+    os.umask(umask)  # the video is as readable as a plain open() would make it (not 0600)
+    assert os.stat(tmp_path / 'clip.mp4').st_mode & 0o777 == 0o666 & ~umask
     capture = cv2.VideoCapture(str(tmp_path / 'clip.mp4'))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 and capture.get(cv2.CAP_PROP_FPS) == 7
     capture.release()
