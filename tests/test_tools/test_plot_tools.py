@@ -130,3 +130,23 @@ def test_training_figure_errors(tmp_path, capsys):
     assert plot_training.main([str(scalars), '--out', str(tmp_path / 'x.png')]) == 1
     assert f'{scalars}, line 2: not JSON' in capsys.readouterr().err
     assert not (tmp_path / 'x.png').exists()
+
+
+def test_per_layer_mlps_are_told_apart(tmp_path, capsys):
+    # shared=False: each layer has its own MLP; the figure keeps the first max_mlps of them
+    torch.manual_seed(0)
+    state = {}
+    for i in range(6):
+        state[f'layer{i}.weight'] = torch.randn(4, 2, 3, 3) + 1.0  # centring removes the 1
+        state[f'layer{i}.weight_binarizer.mlp.fc1'] = torch.rand(10) + 0.5
+        state[f'layer{i}.weight_binarizer.mlp.fc2'] = torch.rand(2, 10) / 10
+    mlps = plot_binarizers.learned_mlps(state)
+    assert [layers for _, _, layers in mlps] == [[f'layer{i}'] for i in range(6)]
+    centred = mlps[0][1].reshape(4, -1)
+    np.testing.assert_allclose(centred.mean(1), 0, atol=1e-12)
+    checkpoint = str(tmp_path / 'per_layer.pth')
+    torch.save(dict(state_dict=state), checkpoint)
+    out = str(tmp_path / 'per_layer.png')
+    plot_binarizers.plot(out, checkpoint=checkpoint, max_mlps=2)
+    assert 'plotting the first 2' in capsys.readouterr().out
+    assert_png(out)

@@ -90,8 +90,12 @@ def load_state_dict(path: str) -> dict:
     return checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
 
 
-def plot(out: str, x_range=(-2.0, 2.0), checkpoint=None, center=True, points=401):
-    """Render the figure to ``out`` (PNG, written to a temporary file and renamed)."""
+def plot(out: str, x_range=(-2.0, 2.0), checkpoint=None, center=True, points=401, max_mlps=4):
+    """Render the figure to ``out`` (PNG, written to a temporary file and renamed).
+
+    ``points`` x values (the diagonal of a ``points x points`` Jacobian per binarizer); at most
+    ``max_mlps`` learned MLPs (a checkpoint with ``shared=False`` has one per layer).
+    """
     import matplotlib
 
     matplotlib.use('Agg')
@@ -105,6 +109,9 @@ def plot(out: str, x_range=(-2.0, 2.0), checkpoint=None, center=True, points=401
                 f'checkpoint {checkpoint} holds no MLPBinarizer '
                 '(no "<layer>.weight_binarizer.mlp.fc1" key)'
             )
+        if len(mlps) > max_mlps:  # shared=False: one MLP per layer
+            print(f'{len(mlps)} distinct BBC MLPs in {checkpoint}; plotting the first {max_mlps}')
+            mlps = mlps[:max_mlps]
     names = available_binarizers()
     cols = 4
     rows = -(-len(names) // cols) + len(mlps)
