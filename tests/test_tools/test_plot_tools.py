@@ -147,6 +147,6 @@ def test_per_layer_mlps_are_told_apart(tmp_path, capsys):
     checkpoint = str(tmp_path / 'per_layer.pth')
     torch.save(dict(state_dict=state), checkpoint)
     out = str(tmp_path / 'per_layer.png')
-    plot_binarizers.plot(out, checkpoint=checkpoint, max_mlps=2)
+    assert plot_binarizers.main(['--out', out, '--checkpoint', checkpoint, '--max-mlps', '2']) == 0
     assert 'plotting the first 2' in capsys.readouterr().out
     assert_png(out)

@@ -4,7 +4,7 @@ learned estimator from a checkpoint.
 Usage::
 
     python tools/analysis/plot_binarizers.py [--out binarizers.png] [--range -2 2]
-        [--checkpoint ${CKPT}] [--no-center]
+        [--checkpoint ${CKPT}] [--no-center] [--max-mlps 4]
 
 One panel per binarizer of ``mmbinary.registry.BINARIZERS``, built with its default arguments in
 training mode: the forward value ``y(x)`` (solid) and the derivative the backward pass uses,
@@ -183,11 +183,22 @@ def main(argv=None):
     parser.add_argument(
         '--no-center', action='store_true', help='the BBC layers did not centre their weights'
     )
+    parser.add_argument(
+        '--max-mlps', type=int, default=4, help='learned MLPs to plot (one per layer if unshared)'
+    )
     args = parser.parse_args(argv)
+    if args.max_mlps < 1:
+        parser.error(f'--max-mlps must be >= 1, got {args.max_mlps}')
     if not args.range[0] < args.range[1]:
         parser.error(f'--range LOW HIGH needs LOW < HIGH, got {args.range}')
     try:
-        out = plot(args.out, tuple(args.range), args.checkpoint, center=not args.no_center)
+        out = plot(
+            args.out,
+            tuple(args.range),
+            args.checkpoint,
+            center=not args.no_center,
+            max_mlps=args.max_mlps,
+        )
     except (FileNotFoundError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 1
