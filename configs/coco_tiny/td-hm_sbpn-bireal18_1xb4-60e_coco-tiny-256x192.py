@@ -35,6 +35,7 @@ custom_hooks = [  # the AP curve starts with the untrained network's AP (epoch 0
     dict(type='NonFiniteCheckHook'),  # stop at the first NaN / inf loss (mmbinary default)
     dict(type='KeypointCountCheckHook'),
     dict(type='ValidateBeforeTrainHook'),
+    dict(type='FlipRatioHook'),  # sign flips per layer group (tools/analysis/plot_training.py)
 ]
 
 codec = dict(type='MSRAHeatmap', input_size=(192, 256), heatmap_size=(48, 64), sigma=2)
