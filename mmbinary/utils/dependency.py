@@ -168,3 +168,23 @@ def check_dependencies(installed=None):
             '(requirements/mminstall.txt), so that the flavours already in your environment '
             'stay as they are:\n  - ' + '\n  - '.join(errors)
         )
+
+
+def main():
+    """Print what the check sees; exit 1 on anything missing, out of range or installed twice.
+
+    Example:
+        ``python -m mmbinary.utils.dependency`` (``tools/setup_env.sh`` runs it after
+        ``make setup``).
+    """
+    installed = installed_versions(_all_names())
+    for name, version in installed.items():
+        print(f'{name} {version}')
+    errors, notes = find_problems(installed)
+    for problem in errors + notes:
+        print(f'error: {problem}')
+    return 1 if errors or notes else 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
