@@ -39,5 +39,5 @@ quiet $PIP install -q --no-deps $NO_DEPS
 echo "[setup] installing mmbinary (editable)"
 quiet $PIP install -q --no-deps --no-build-isolation -e .
 echo "[setup] checking mmcv, mmengine, mmpose, torchvision and OpenCV (one flavour each)"
-"$VENV/bin/python" -m mmbinary.utils.dependency | sed 's/^/[setup]   /'
+"$VENV/bin/python" -m mmbinary.utils.check_env | sed 's/^/[setup]   /'
 "$VENV/bin/python" -c "import mmbinary, mmpose.models, mmpretrain.models; print('[setup] ok: mmbinary', mmbinary.__version__)"

@@ -95,7 +95,8 @@ def installed_versions(names):
     return found
 
 
-def _all_names():
+def all_names():
+    """Every distribution name that :func:`find_problems` looks at, each once."""
     names = [dist for _, dists, _, _ in MMINSTALL for dist in dists]
     names += [dist for group in EXCLUSIVE_FLAVOURS for dist in group]
     return tuple(dict.fromkeys(names))
@@ -158,7 +159,7 @@ def check_dependencies(installed=None):
             install it.
     """
     if installed is None:
-        installed = installed_versions(_all_names())
+        installed = installed_versions(all_names())
     errors, notes = find_problems(installed)
     for note in notes:
         warnings.warn(note, RuntimeWarning, stacklevel=2)
@@ -168,23 +169,3 @@ def check_dependencies(installed=None):
             '(requirements/mminstall.txt), so that the flavours already in your environment '
             'stay as they are:\n  - ' + '\n  - '.join(errors)
         )
-
-
-def main():
-    """Print what the check sees; exit 1 on anything missing, out of range or installed twice.
-
-    Example:
-        ``python -m mmbinary.utils.dependency`` (``tools/setup_env.sh`` runs it after
-        ``make setup``).
-    """
-    installed = installed_versions(_all_names())
-    for name, version in installed.items():
-        print(f'{name} {version}')
-    errors, notes = find_problems(installed)
-    for problem in errors + notes:
-        print(f'error: {problem}')
-    return 1 if errors or notes else 0
-
-
-if __name__ == '__main__':
-    raise SystemExit(main())

@@ -22,7 +22,7 @@ def test_complete_environment_passes_silently():
 
 
 def test_the_installed_environment_passes():
-    errors, _ = find_problems(dependency.installed_versions(dependency._all_names()))
+    errors, _ = find_problems(dependency.installed_versions(dependency.all_names()))
     assert errors == []
 
 
@@ -100,3 +100,17 @@ def test_runtime_txt_installs_no_flavoured_package():
     flavoured = {d for _, dists, _, _ in dependency.MMINSTALL for d in dists}
     flavoured |= {d for group in dependency.EXCLUSIVE_FLAVOURS for d in group}
     assert names and not names & flavoured
+
+
+def test_check_env_lists_what_it_finds_and_fails_on_two_flavours(monkeypatch, capsys):
+    from mmbinary.utils import check_env
+
+    found = dict(GOOD, **{'opencv-python': '4.9.0.80'})
+    monkeypatch.setattr(check_env, 'installed_versions', lambda names: found)
+    assert check_env.main() == 0
+    out = capsys.readouterr().out
+    assert 'mmcv 2.1.0\n' in out and 'opencv-python 4.9.0.80\n' in out and 'error' not in out
+
+    found['opencv-python-headless'] = '4.9.0.80'
+    assert check_env.main() == 1
+    assert 'error: opencv-python 4.9.0.80 and opencv-python-headless' in capsys.readouterr().out
