@@ -156,14 +156,18 @@ def test_pip_install_into_existing_mmpose_environment(coco_tiny, tmp_path):
     start = time.monotonic()
     try:
         steps('venv', [sys.executable, '-m', 'venv', venv], env=env)
-        steps(
-            'download',
-            [*pip, 'download', '-d', wheelhouse, *CLUSTER_ENV, f'mmcv-lite=={MMCV}'],
-            env=env,
-        )
-        steps('download mmpose', [*pip, 'download', '--no-deps', '-d', wheelhouse, MMPOSE], env=env)
+        # Downloaded once per wheelhouse: the stamp names exactly what was downloaded.
+        wanted = [*CLUSTER_ENV, f'mmcv-lite=={MMCV}']
+        stamp = osp.join(wheelhouse, '.downloaded-' + '-'.join([*wanted, MMPOSE]))
+        if not osp.isfile(stamp):
+            steps('download', [*pip, 'download', '-d', wheelhouse, *wanted], env=env)
+            mmpose = [*pip, 'download', '--no-deps', '-d', wheelhouse, MMPOSE]
+            steps('download mmpose', mmpose, env=env)
+            open(stamp, 'w').close()
         mmcv_stand_in(osp.join(wheelhouse, f'mmcv_lite-{MMCV}-py2.py3-none-any.whl'), str(tmp_path))
+        # --no-compile: Python writes the .pyc files it needs on import, not all of torch's
         local = ['--no-index', '--find-links', wheelhouse, '--find-links', str(tmp_path)]
+        local.append('--no-compile')
         steps('cluster env', [*pip, 'install', *local, *CLUSTER_ENV, f'mmcv=={MMCV}'], env=env)
         steps('mmpose --no-deps', [*pip, 'install', *local, '--no-deps', MMPOSE], env=env)
         before = json.loads(steps('fingerprint', [python, '-c', FINGERPRINT, *UNTOUCHED], env=env))
