@@ -20,20 +20,30 @@ PIP="$VENV/bin/pip --disable-pip-version-check"
 quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file" >&2); }
 # A venv built from an older lock file may hold distributions the lock no longer lists, e.g.
 # opencv-python-headless beside opencv-python: two flavours of one package sharing files, so
-# removing one deletes files of the other. Remove every such distribution, then reinstall the
-# whole lock (--force-reinstall) to restore what the removal deleted.
+# removing one deletes files of the other. Remove every such distribution; the repair step below
+# reinstalls whatever lost files.
 normalise() { sed -e 's/[=<>@ ].*//' -e 's/[._]/-/g' | tr 'A-Z' 'a-z' | sort -u; }
 KEEP=$( (grep -v '^#' requirements/lock.txt; echo "$NO_DEPS"; echo pip) | normalise)
-STALE=$(comm -23 <($PIP list -q --format=freeze --exclude-editable 2>/dev/null | normalise) \
+STALE=$(comm -23 <($PIP list --format=freeze --exclude-editable 2>/dev/null | normalise) \
                  <(echo "$KEEP"))
-REINSTALL=()
 if [ -n "$STALE" ]; then
     echo "[setup] removing what requirements/lock.txt does not list:" $STALE
     quiet $PIP uninstall -q -y $STALE
-    REINSTALL=(--force-reinstall)
 fi
 echo "[setup] installing pinned requirements (torch is large: the first run takes a few minutes)"
-quiet $PIP install -q "${REINSTALL[@]}" -r requirements/lock.txt
+quiet $PIP install -q -r requirements/lock.txt
+BROKEN=$("$VENV/bin/python" - <<'EOF'
+from importlib import metadata
+
+for dist in metadata.distributions():
+    if any(not path.locate().exists() for path in dist.files or ()):
+        print(f"{dist.metadata['Name']}=={dist.version}")
+EOF
+)
+if [ -n "$BROKEN" ]; then
+    echo "[setup] reinstalling what lost files:" $BROKEN
+    quiet $PIP install -q --force-reinstall --no-deps $BROKEN
+fi
 echo "[setup] installing $NO_DEPS without its dependencies"
 quiet $PIP install -q --no-deps $NO_DEPS
 echo "[setup] installing mmbinary (editable)"
