@@ -28,8 +28,8 @@ from importlib import metadata
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-#: ``(package, distributions that provide it, allowed versions, how to install it)``, in the
-#: order of ``requirements/mminstall.txt``. ``None`` as the range: any version is accepted.
+#: ``(package, distributions that provide it, allowed versions, how to install it)``: those of
+#: ``requirements/mminstall.txt`` in its order, then torchvision (``None``: any version).
 MMINSTALL = (
     (
         'mmcv',
