@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.mmbinary-installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements/lock.txt setup.py
+$(STAMP): requirements/lock.txt setup.py tools/setup_env.sh
 	bash tools/setup_env.sh $(PYTHON) $(VENV)
 	touch $(STAMP)
 

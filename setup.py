@@ -15,7 +15,8 @@ def readme():
 
 def parse_requirements(path):
     with open(path) as f:
-        return [line.strip() for line in f if line.strip() and not line.startswith('#')]
+        lines = (line.split('#', 1)[0].strip() for line in f)
+        return [line for line in lines if line]
 
 
 setup(
@@ -27,8 +28,13 @@ setup(
     license='Apache-2.0',
     packages=find_packages(exclude=('configs', 'tools', 'demo', 'tests')),
     python_requires='>=3.9',
+    # Only what pip may install safely. mmcv, mmengine and mmpose are the user's to choose
+    # (requirements/mminstall.txt, checked on import), as is torchvision (it must match torch).
     install_requires=parse_requirements('requirements/runtime.txt'),
-    extras_require={'tests': parse_requirements('requirements/tests.txt')},
+    extras_require={
+        'mim': parse_requirements('requirements/mminstall.txt'),
+        'tests': parse_requirements('requirements/tests.txt'),
+    },
     classifiers=[
         'Programming Language :: Python :: 3',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',

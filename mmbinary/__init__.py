@@ -1,6 +1,11 @@
 """mmbinary: binary neural networks for MMPose and mmpretrain."""
 
-from . import compat
+from .utils.dependency import check_dependencies
+
+# First: mmcv, mmengine, mmpose and torchvision are the user's to install (mminstall.txt).
+check_dependencies()
+
+from . import compat  # noqa: E402
 
 compat.apply()
 
