@@ -3,7 +3,7 @@
 from .adabin import AdaBinActivation, AdaBinWeight
 from .approx_sign import ApproxSign
 from .base import BaseBinarizer, SurrogateBinarizer, binary_sign
-from .bbc import ClassifierBinarizer, LinearBinarizer, MLPBinarizer, binarizer_sharing_scope
+from .bbc import ClassifierBinarizer, LinearBinarizer, MLPBinarizer
 from .builder import available_binarizers, build_binarizer
 from .ede import EDE
 from .self_binarizing import BinaryBNThreshold, SelfBinarizingTanh, fold_binary_bn
@@ -28,7 +28,6 @@ __all__ = [
     'SwishSign',
     'TanhSign',
     'available_binarizers',
-    'binarizer_sharing_scope',
     'binary_sign',
     'build_binarizer',
     'fold_binary_bn',

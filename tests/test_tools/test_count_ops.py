@@ -6,8 +6,8 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 from torch import nn
 
-from mmbinary.binarizers import binarizer_sharing_scope
 from mmbinary.layers import BinaryConv2d, BinaryConvTranspose2d
+from mmbinary.scope import build_scope
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SPEC = importlib.util.spec_from_file_location(
@@ -22,7 +22,7 @@ class Tiny(nn.Module):
 
     def __init__(self):
         super().__init__()
-        with binarizer_sharing_scope():  # one BBC MLP shared by conv1 and conv2
+        with build_scope():  # one BBC MLP shared by conv1 and conv2
             self.real = nn.Conv2d(3, 8, 3, padding=1, bias=False)
             self.bn = nn.BatchNorm2d(8)
             self.conv1 = BinaryConv2d(

@@ -25,7 +25,7 @@ from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmbinary.binarizers import binarizer_sharing_scope
+from mmbinary.scope import build_scope
 from mmbinary.registry import MODELS
 
 CHANNEL_ARG = {'PReLU': 'num_parameters', 'Maxout': 'num_channels', 'RPReLU': 'num_channels'}
@@ -251,7 +251,7 @@ class BinaryResNet(BaseModule):
         self.norm_cfg = norm_cfg if norm_cfg is not None else dict(type='BN')
         self.act_cfg = act_cfg if act_cfg is not None else self.default_act[block_style]
 
-        with binarizer_sharing_scope():  # one shared learned binarizer (BBC MLP) per network
+        with build_scope():  # one shared learned binarizer (BBC MLP) per network
             self._make_stem_layer(in_channels, stem_channels)
             unit_cfg = dict(
                 conv_cfg=self.conv_cfg,

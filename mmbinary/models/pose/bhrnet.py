@@ -31,7 +31,7 @@ from mmcv.cnn import build_conv_layer
 from mmpose.models.backbones import HRNet
 from mmpose.models.backbones.resnet import BasicBlock, Bottleneck, get_expansion
 
-from mmbinary.binarizers import binarizer_sharing_scope
+from mmbinary.scope import build_scope
 from mmbinary.binarizers.base import check_choice
 from mmbinary.models.backbones.binary_resnet import build_act, real_shortcut
 from mmbinary.registry import MODELS
@@ -315,7 +315,7 @@ class BHRNet(HRNet):
             name: _BoundBlock(block, binary_conv_cfg=binary_conv_cfg, act_cfg=act_cfg)
             for name, block in self.binary_blocks.items()
         }
-        with binarizer_sharing_scope():  # one shared learned binarizer per network
+        with build_scope():  # one shared learned binarizer per network
             super().__init__(
                 extra,
                 in_channels=in_channels,

@@ -27,7 +27,7 @@ from mmengine.model import BaseModule
 from mmpose.models.heads import HeatmapHead
 from torch import nn
 
-from mmbinary.binarizers import binarizer_sharing_scope
+from mmbinary.scope import build_scope
 from mmbinary.binarizers.base import check_choice
 from mmbinary.models.backbones.binary_resnet import build_act
 from mmbinary.registry import MODELS
@@ -178,7 +178,7 @@ class SBPNHead(HeatmapHead):
         self.act_cfg = copy.deepcopy(act_cfg) if act_cfg else dict(type='ReLU')
         self.shortcut = (self.layer_cfg is not None) if shortcut is None else bool(shortcut)
         self.upsample_cfg = copy.deepcopy(upsample_cfg) if upsample_cfg else dict(mode='nearest')
-        with binarizer_sharing_scope():  # the head's binary layers share one learned binarizer
+        with build_scope():  # the head's binary layers share one learned binarizer
             super().__init__(
                 in_channels,
                 out_channels,
