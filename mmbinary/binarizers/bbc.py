@@ -218,7 +218,7 @@ class _MLPMixin(_SharedMixin):
 
 @BINARIZERS.register_module()
 class MLPBinarizer(_MLPMixin, SurrogateBinarizer):
-    """BBC: forward ``sign(x)``; backward through ``s(x) = sum_k hardtanh(m_k(x))`` of a learned MLP.
+    """BBC: forward ``sign(x)``; backward through ``s(x) = sum_k hardtanh(m_k(x))``, m an MLP.
 
     ``dL/dx = g sum_k 1[|m_k(x)| < 1] m_k'(x)``; the MLP's parameters get the same path's
     gradient, so the task loss trains it. :meth:`forward` is the chunked backward of

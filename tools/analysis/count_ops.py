@@ -163,8 +163,8 @@ def build_model_from_config(cfg):
     """Build the (student) model of an MMPose / mmpretrain config, without initialising it."""
     from mmengine.registry import MODELS, init_default_scope
 
+    from mmbinary.models import student_config
     from mmbinary.models.classifiers import plain_classifier_config, student_classifier_config
-    from mmbinary.models.pose import student_config
 
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     # the deployed model only: no distillation teacher, no latent-weight training path

@@ -13,9 +13,11 @@ from torch import nn
 
 from mmbinary.binarizers import MLPBinarizer
 from mmbinary.layers import BinaryConv2d, BinaryConvTranspose2d
-from mmbinary.models.pose import load_teacher_config, student_config
+from mmbinary.models import load_teacher_config, student_config
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+pytestmark = pytest.mark.usefixtures('mmpose_scope')
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
     glob.glob(osp.join(ROOT, 'configs', 'sbpn', '*.py'))
     + glob.glob(osp.join(ROOT, 'configs', 'bhrnet', '*.py'))

@@ -7,7 +7,7 @@ from torch import nn
 
 from mmbinary.layers import BinaryConv2d, Maxout
 from mmbinary.models.backbones import BinaryResNetCifar
-from mmbinary.models.backbones.binary_resnet import ShortcutA
+from mmbinary.models.utils import ShortcutA
 
 ADABIN_CONV = dict(
     type='BinaryConv2d',
