@@ -29,8 +29,8 @@ def _missing_op(name):
     def op(*args, **kwargs):
         raise RuntimeError(
             f'mmcv op "{name}" needs the compiled extension {_EXT_NAME}, which mmcv-lite does not '
-            'ship. Install full mmcv 2.1.0 (see ../shared/notes/install.md: build it with '
-            'MMCV_WITH_OPS=1) to use it. mmbinary models do not need it.'
+            'ship. Install full mmcv 2.1.0 (built from source with MMCV_WITH_OPS=1) to use '
+            'it. mmbinary models do not need it.'
         )
 
     op.__name__ = name

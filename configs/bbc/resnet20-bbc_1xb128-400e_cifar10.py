@@ -22,7 +22,9 @@ custom_imports = dict(imports=['mmbinary'], allow_failed_imports=False)
 
 bbc_conv = dict(
     type='BinaryConv2d',
-    weight_binarizer=dict(type='MLPBinarizer', hidden_channels=100, shared=True),
+    weight_binarizer=dict(
+        type='MLPBinarizer', hidden_channels=100, init='official_code', shared=True
+    ),
     input_binarizer=dict(type='ApproxSign'),
     weight_scale='mean_abs',
     center_weight=True,

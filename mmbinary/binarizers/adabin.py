@@ -43,6 +43,7 @@ class AdaBinWeight(BaseBinarizer):
     """
 
     sign_forward = False
+    weight_constants = 2  # alpha, beta per output channel
 
     def __init__(self, t: float = 1.0, k: Optional[float] = None, eps: float = 1e-8):
         super().__init__()

@@ -78,12 +78,15 @@ class BaseBinarizer(nn.Module):
     * ``sign_forward``: its eval-mode value is exactly ``binary_sign(x)``, so an engine runs it
       as a plain sign (False: AdaBin's affine sets, the BBC classifier's learned decision);
     * ``training_only_params``: its parameters (if any) only shape the backward pass, so the
-      deployed model drops them (False: the parameters change the inference value).
+      deployed model drops them (False: the parameters change the inference value);
+    * ``weight_constants``: real constants per output channel that its binary *weight* needs
+      once deployed, besides the layer's scale (2 for AdaBin's alpha and beta).
     """
 
     precision = 1
     sign_forward = True
     training_only_params = True
+    weight_constants = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
