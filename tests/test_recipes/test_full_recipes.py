@@ -6,11 +6,11 @@ papers' abstracts and the official code, as the configs' comments cite them); it
 with mmpretrain's registry (a distillation config with a real teacher checkpoint written to a
 temporary directory from the teacher's own mmpretrain config) and runs in eval and in training
 mode; its optimizer wrapper, built by mmengine's ``build_optim_wrapper``, has the recipe's param
-groups, and its schedules, built as mmengine's runner builds them, give the recipe's learning rate in every
-epoch; its binarizer schedule hook sets EDE's ``t`` / tanh's ``nu`` on the right modules. The
-lighting transform is checked against the official code's, the two-step AdaBin checkpoints and
-the distilled students against the configs that test them, and each folder's ``metafile.yml``
-and ``README.md`` against the configs.
+groups, and its schedules, built as mmengine's runner builds them, give the recipe's learning
+rate in every epoch; its binarizer schedule hook sets EDE's ``t`` / tanh's ``nu`` on the right
+modules. The lighting transform is checked against the official code's, the two-step AdaBin
+checkpoints and the distilled students against the configs that test them, and each folder's
+``metafile.yml`` and ``README.md`` against the configs.
 """
 
 import copy
