@@ -154,15 +154,21 @@ class KDImageClassifier(FrozenTeacherMixin, ImageClassifier):
                 f'{owner} needs a single-label classification head (ClsHead or a subclass such '
                 f'as LinearClsHead), got {type(self.head).__name__}'
             )
-        teacher = build_frozen_teacher(MMPRETRAIN_MODELS, teacher_cfg.model, teacher_checkpoint)
         student_classes = _num_classes(self.head, 'student')
-        teacher_classes = _num_classes(getattr(teacher, 'head', None), 'teacher')
-        if teacher_classes != student_classes:
-            raise ValueError(
-                f'{owner}: the teacher {teacher_config!r} predicts {teacher_classes} classes, '
-                f'the student {student_classes}; they must classify the same classes'
+
+        def same_classes(teacher):
+            teacher_classes = _num_classes(getattr(teacher, 'head', None), 'teacher')
+            if teacher_classes != student_classes:
+                raise ValueError(
+                    f'{owner}: the teacher {teacher_config!r} predicts {teacher_classes} '
+                    f'classes, the student {student_classes}; they must classify the same classes'
+                )
+
+        self._hold_teacher(
+            build_frozen_teacher(
+                MMPRETRAIN_MODELS, teacher_cfg.model, teacher_checkpoint, check=same_classes
             )
-        self._hold_teacher(teacher)
+        )
         self.teacher_config = teacher_config
         self.teacher_checkpoint = teacher_checkpoint
 

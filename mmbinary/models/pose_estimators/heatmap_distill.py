@@ -118,15 +118,21 @@ class HeatmapDistillEstimator(FrozenTeacherMixin, TopdownPoseEstimator):
                 f'{type(self).__name__} needs a heatmap head (HeatmapHead or a subclass), got '
                 f'{type(self.head).__name__}'
             )
-        teacher = build_frozen_teacher(MMPOSE_MODELS, teacher_cfg.model, teacher_checkpoint)
-        if not isinstance(getattr(teacher, 'head', None), HeatmapHead):
-            raise TypeError(f'{owner}: the teacher {teacher_config!r} has no heatmap head')
-        if teacher.head.out_channels != self.head.out_channels:
-            raise ValueError(
-                f'{owner}: the teacher predicts {teacher.head.out_channels} heatmaps, the '
-                f'student {self.head.out_channels}: they must have the same keypoints'
+
+        def same_keypoints(teacher):
+            if not isinstance(getattr(teacher, 'head', None), HeatmapHead):
+                raise TypeError(f'{owner}: the teacher {teacher_config!r} has no heatmap head')
+            if teacher.head.out_channels != self.head.out_channels:
+                raise ValueError(
+                    f'{owner}: the teacher predicts {teacher.head.out_channels} heatmaps, the '
+                    f'student {self.head.out_channels}: they must have the same keypoints'
+                )
+
+        self._hold_teacher(
+            build_frozen_teacher(
+                MMPOSE_MODELS, teacher_cfg.model, teacher_checkpoint, check=same_keypoints
             )
-        self._hold_teacher(teacher)
+        )
         self.teacher_config = teacher_config
         self.teacher_checkpoint = teacher_checkpoint
         self.distill_loss = MODELS.build(

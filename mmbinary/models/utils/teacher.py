@@ -18,7 +18,7 @@ One way of loading and hiding a teacher for :class:`~mmbinary.models.KDImageClas
 
 import copy
 import os.path as osp
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from mmengine.config import Config, ConfigDict
 from mmengine.runner.checkpoint import load_checkpoint
@@ -102,14 +102,20 @@ def check_same_normalisation(owner: str, teacher_cfg: Config, data_preprocessor:
             )
 
 
-def build_frozen_teacher(registry, model_cfg: dict, checkpoint: str) -> nn.Module:
+def build_frozen_teacher(
+    registry, model_cfg: dict, checkpoint: str, check: Optional[Callable] = None
+) -> nn.Module:
     """Build ``model_cfg`` with ``registry`` (own build scope), load ``checkpoint``, freeze.
 
-    The checkpoint is loaded strictly; the teacher has ``requires_grad=False`` everywhere, is in
-    eval mode and is marked initialised (``init_weights()`` keeps the loaded weights).
+    ``check(teacher)``, if given, runs before the checkpoint is loaded (a teacher of the wrong
+    kind fails with its own message, not with a list of mismatched keys). The checkpoint is
+    loaded strictly; the teacher has ``requires_grad=False`` everywhere, is in eval mode and is
+    marked initialised (``init_weights()`` keeps the loaded weights).
     """
     with build_scope(isolated=True):  # a teacher never shares the student's binarizers
         teacher = registry.build(model_cfg)
+    if check is not None:
+        check(teacher)
     load_checkpoint(teacher, checkpoint, map_location='cpu', strict=True)
     teacher.requires_grad_(False)
     teacher.eval()
