@@ -1,5 +1,7 @@
 """Binarizers: one method per module, all registered in :data:`mmbinary.registry.BINARIZERS`."""
 
+from mmbinary.scope import build_scope as binarizer_sharing_scope  # its name before mmbinary.scope
+
 from .adabin import AdaBinActivation, AdaBinWeight
 from .approx_sign import ApproxSign
 from .base import BaseBinarizer, SurrogateBinarizer, binary_sign
@@ -28,6 +30,7 @@ __all__ = [
     'SwishSign',
     'TanhSign',
     'available_binarizers',
+    'binarizer_sharing_scope',
     'binary_sign',
     'build_binarizer',
     'fold_binary_bn',
