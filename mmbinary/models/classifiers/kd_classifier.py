@@ -18,7 +18,6 @@ never see it, and parameter counts are the student's. ``model.to(...)`` / ``.cud
 with the student.
 """
 
-import copy
 from typing import List, Optional, Union
 
 import torch
@@ -37,6 +36,7 @@ from ..utils import (
     build_frozen_teacher,
     check_same_normalisation,
     check_teacher,
+    unwrap_model_config,
 )
 
 KD_KEYS = ('teacher_config', 'teacher_checkpoint', 'soft_weight', 'hard_weight', 'temperature')
@@ -61,12 +61,7 @@ def student_classifier_config(model_cfg: dict) -> dict:
     A checkpoint trained with distillation holds the student only; this config tests, runs or
     exports it without a teacher.
     """
-    cfg = copy.deepcopy(dict(model_cfg))
-    if cfg.get('type') in ('KDImageClassifier', 'mmbinary.KDImageClassifier'):
-        cfg['type'] = 'ImageClassifier'
-        for key in KD_KEYS:
-            cfg.pop(key, None)
-    return cfg
+    return unwrap_model_config(model_cfg, 'KDImageClassifier', 'ImageClassifier', KD_KEYS)
 
 
 @MODELS.register_module()

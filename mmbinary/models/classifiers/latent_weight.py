@@ -29,7 +29,6 @@ Nothing of the real path exists in eval mode: ``predict`` and ``'tensor'`` mode 
 """
 
 import contextlib
-import copy
 from typing import List, Optional, Tuple
 
 import torch.nn.functional as F
@@ -43,7 +42,7 @@ from mmbinary.binarizers.base import check_positive
 from mmbinary.layers.binary_conv import BinaryLayerMixin
 from mmbinary.registry import MODELS
 
-from ..utils import exclude_from_state_dict
+from ..utils import exclude_from_state_dict, unwrap_model_config
 
 LATENT_KEYS = (
     'latent_loss_weight',
@@ -253,12 +252,7 @@ def plain_classifier_config(model_cfg: dict) -> dict:
 
     Checkpoints of a latent-weight model load into it (strictly) for testing and export.
     """
-    cfg = copy.deepcopy(dict(model_cfg))
-    if cfg.get('type') in ('LatentWeightClassifier', 'mmbinary.LatentWeightClassifier'):
-        cfg['type'] = 'ImageClassifier'
-        for key in LATENT_KEYS:
-            cfg.pop(key, None)
-    return cfg
+    return unwrap_model_config(model_cfg, 'LatentWeightClassifier', 'ImageClassifier', LATENT_KEYS)
 
 
 def _as_tuple(feats):

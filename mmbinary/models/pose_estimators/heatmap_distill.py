@@ -16,7 +16,6 @@ for testing, inference and deployment.
 """
 
 import contextlib
-import copy
 from typing import Optional, Union
 
 import torch
@@ -32,6 +31,7 @@ from ..utils import (
     build_frozen_teacher,
     check_same_normalisation,
     check_teacher,
+    unwrap_model_config,
 )
 
 DISTILL_KEYS = ('teacher_config', 'teacher_checkpoint', 'distill_loss')
@@ -43,12 +43,9 @@ def student_config(model_cfg: dict) -> dict:
     Use it to test, run or count a student trained with distillation without its teacher (the
     checkpoints hold no teacher weights).
     """
-    cfg = copy.deepcopy(model_cfg)
-    if cfg.get('type') in ('HeatmapDistillEstimator', 'mmbinary.HeatmapDistillEstimator'):
-        cfg['type'] = 'TopdownPoseEstimator'
-        for key in DISTILL_KEYS:
-            cfg.pop(key, None)
-    return cfg
+    return unwrap_model_config(
+        model_cfg, 'HeatmapDistillEstimator', 'TopdownPoseEstimator', DISTILL_KEYS
+    )
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """Pieces shared by mmbinary's models: activations, shortcuts, the frozen teacher, state dicts."""
 
 from .activation import build_act
+from .config import unwrap_model_config
 from .shortcut import SHORTCUTS, ShortcutA, option_a_shortcut, real_shortcut
 from .state_dict import exclude_from_state_dict
 from .teacher import (
@@ -23,4 +24,5 @@ __all__ = [
     'load_teacher_config',
     'option_a_shortcut',
     'real_shortcut',
+    'unwrap_model_config',
 ]
