@@ -52,6 +52,7 @@ References:
     IEEE TCSVT 2023, arXiv 2205.07433.
 """
 
+import logging
 import math
 
 import torch
@@ -84,7 +85,7 @@ def shared_module(owner: str, share_key: str, signature: tuple, factory):
                 'its own. Build the model with a registry (MODELS.build, a Runner) or inside '
                 '`with mmbinary.scope.build_scope():` to share one module across its layers.',
                 logger='current',
-                level=30,  # logging.WARNING
+                level=logging.WARNING,
             )
         return factory()
     key = (owner, share_key)

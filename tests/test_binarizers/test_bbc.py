@@ -173,10 +173,14 @@ def test_scopes_do_not_share_and_deepcopy_keeps_sharing():
     assert c[0].weight_binarizer.mlp is not a[0].weight_binarizer.mlp
 
 
-def test_outside_any_scope_each_layer_has_its_own_mlp():
+def test_outside_any_scope_each_layer_has_its_own_mlp_and_a_warning(monkeypatch):
+    logged = []
+    monkeypatch.setattr(bbc_module, '_warned_unscoped', set())
+    monkeypatch.setattr(bbc_module, 'print_log', lambda msg, **kwargs: logged.append(msg))
     first, second = _net(2), _net(1)
     mlps = {id(m.weight_binarizer.mlp) for m in [*first, *second]}
     assert len(mlps) == 3  # no process-wide pool: nothing is shared across models
+    assert len(logged) == 1 and 'outside any model build scope' in logged[0]  # once
 
 
 def test_a_nested_scope_joins_and_an_isolated_one_does_not():
