@@ -136,6 +136,7 @@ class ElementwiseMLP(nn.Module):
         """Logits of shape ``x.shape + (2,)``."""
         return torch.tanh(x.unsqueeze(-1) * self.fc1) @ self.fc2.t()
 
+    @torch.no_grad()
     def slope_at_zero(self) -> torch.Tensor:
         """``s'(0) = sum_k m_k'(0) = sum_kj fc2_kj fc1_j`` (``m(0) = 0``, inside the clip)."""
         return (self.fc2 * self.fc1).sum()

@@ -52,6 +52,11 @@ def test_study_and_overhead_tables(capsys):
     # 1 epoch of 23 steps: 0.31-0.33 measured for STE (chance is 0.1)
     assert study['STE']['accuracy'][0] > 0.2
     assert re.search(r'STE seed 0: held-out accuracy \d\.\d{3}, [\d.]+ s', out)
+    # the BBC run logs its MLP's initial slope, 2 * 100 * E[fc1] E[fc2] = 2.5 for positive_slope
+    slope = re.search(
+        r"BBC-MLP seed 0: held-out accuracy \d\.\d{3}, s'\(0\) at start ([+-][\d.]+)", out
+    )
+    assert slope and 2 < float(slope.group(1)) < 3
 
     slopes = results['init_slopes']
     rows = table_rows(out, '| init |')

@@ -167,6 +167,8 @@ class StudyRun:
         self.optimizer = torch.optim.Adam(groups, lr=LR, weight_decay=0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambdas)
         self.ede = [m for m in self.model.modules() if isinstance(m, EDE)]
+        mlps = {m.mlp for m in self.model.modules() if isinstance(m, MLPBinarizer)}
+        self.initial_slope = [float(mlp.slope_at_zero()) for mlp in mlps]  # s'(0) at start
         self.step_seconds = []
         self.seconds = 0.0
 
@@ -233,9 +235,11 @@ def run_study(methods, seeds, epochs, batch_size=64, img_size=32, width=16, log=
             acc = run.evaluate(x_te, y_te)
             accuracy[run.method].append(acc)
             step_seconds[run.method] += run.step_seconds
+            slope = ''.join(f", s'(0) at start {v:+.2f}" for v in run.initial_slope)
             log(
-                f'{run.method:>10} seed {seed}: held-out accuracy {acc:.3f}, {run.seconds:.1f} s '
-                f'({len(run.step_seconds)} steps, median {median_ms(run.step_seconds):.1f} ms)'
+                f'{run.method:>10} seed {seed}: held-out accuracy {acc:.3f}{slope}, '
+                f'{run.seconds:.1f} s ({len(run.step_seconds)} steps, median '
+                f'{median_ms(run.step_seconds):.1f} ms)'
             )
     return {m: {'accuracy': accuracy[m], 'step_ms': median_ms(step_seconds[m])} for m in methods}
 
