@@ -364,4 +364,4 @@ def test_adabin_step2_loads_step1_strictly(tmp_path):
     step2, _ = build_with_data('resnet18-adabin-step2_kd-res34-1xb128-12e_digits-32px', tmp_path)
     step2.load_state_dict(step1.state_dict(), strict=True)
     assert step1.backbone.layer1[0].conv1.weight_binarizer is None
-    assert type(step2.backbone.layer1[0].unit1.conv.weight_binarizer).__name__ == 'AdaBinWeight'
+    assert type(step2.backbone.layer1[0].conv1.weight_binarizer).__name__ == 'AdaBinWeight'
