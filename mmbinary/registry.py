@@ -6,19 +6,25 @@ Everything of mmbinary is registered here. So that a config of MMPose or mmpretr
 also registers each class in the parent (root) registry under the same name. ``'mmbinary.X'``
 works too, as for any OpenMMLab scope.
 
+Every ``MODELS.build`` (MMEngine's root registry and all its descendants, ``mmpose`` and
+``mmpretrain`` included) opens a :func:`mmbinary.scope.build_scope` around the component it builds
+(:func:`install_build_scopes`), so that the layers of one model share its learned binarizers and
+two models never do.
+
 Binarizers have a registry of their own, :data:`BINARIZERS`: they are built by the binary layers
 (:func:`mmbinary.binarizers.build_binarizer`), never directly by a runner.
 """
 
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
+
+from mmbinary import scope
 
 MODELS = Registry(
     'model',
@@ -28,9 +34,6 @@ MODELS = Registry(
 )
 BINARIZERS = Registry('binarizer', scope='mmbinary', locations=['mmbinary.binarizers'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmbinary', locations=['mmbinary.engine'])
-METRICS = Registry(
-    'metric', parent=MMENGINE_METRICS, scope='mmbinary', locations=['mmbinary.evaluation']
-)
 DATASETS = Registry(
     'dataset', parent=MMENGINE_DATASETS, scope='mmbinary', locations=['mmbinary.datasets']
 )
@@ -56,7 +59,6 @@ PARAM_SCHEDULERS = Registry(
 _EXPOSED = (
     MODELS,
     HOOKS,
-    METRICS,
     DATASETS,
     TRANSFORMS,
     OPTIM_WRAPPERS,
@@ -82,3 +84,12 @@ def expose_to_root():
                     f'mmbinary cannot expose {name!r} to the root {parent.name!r} registry: '
                     f'it already holds {existing!r}.'
                 )
+
+
+def install_build_scopes():
+    """Make every build of MMEngine's root ``MODELS`` tree open a build scope (idempotent).
+
+    See :mod:`mmbinary.scope`: the outermost build is one model, whose layers share their
+    learned binarizers; registries created later inherit the wrapped build function.
+    """
+    scope.install_build_scopes(MMENGINE_MODELS)

@@ -5,6 +5,10 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
+# mmbinary first: it applies the compat fixes (mmcv-lite's missing mmcv._ext) that importing
+# mmpose.models at the top of the test modules needs.
+import mmbinary  # noqa: F401, I001
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = osp.join(osp.dirname(ROOT), 'shared', 'data')
 
@@ -69,3 +73,13 @@ def coco_tiny_sbpn18(coco_tiny, tmp_path_factory):
     print(f'coco_tiny SBPN-18 AP curve {curve} in {seconds:.0f} s')
     config = osp.join(ROOT, 'configs/coco_tiny/td-hm_sbpn-bireal18_1xb4-60e_coco-tiny-256x192.py')
     return dict(config=config, checkpoint=checkpoint, curve=curve, seconds=seconds)
+
+
+@pytest.fixture(scope='module')
+def mmpose_scope():
+    """Build as MMPose's runner does: default scope ``mmpose`` (data preprocessors, codecs).
+
+    Used by the pose tests: ``pytestmark = pytest.mark.usefixtures('mmpose_scope')``.
+    """
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        yield

@@ -10,8 +10,8 @@
 # (1 -> 100 -> tanh -> 2, no bias) shared by every binary conv, fed with the weights centred per
 # output channel; scale mean |w_c| per output channel, detached; ApproxSign activations.
 # Initialisation as the code: binary conv weights Xavier-uniform, every other layer PyTorch's
-# default (stem and 1x1 convs, FC, BN, PReLU); the MLP's own initialisation is mmbinary's
-# [reconstruction, see mmbinary/binarizers/bbc.py].
+# default (stem and 1x1 convs, FC, BN, PReLU), the MLP's included: the code sets none, so its
+# two nn.Linear layers start U(-1, 1) and U(-0.1, 0.1) (init='official_code').
 # Optimisation: Adam 2.5e-3, wd 0, lr * (1 - e / 120) in epoch e; the shared MLP in its own param
 # group: Adam 1e-3, wd 0, x0.1 at epochs 70 / 90 / 100 / 110; 120 epochs, batch 256 (8 GPUs x 32).
 # The official script steps both schedules at the *start* of each epoch, so there epoch e runs at
@@ -28,7 +28,9 @@ custom_imports = dict(imports=['mmbinary'], allow_failed_imports=False)
 
 bbc_conv = dict(
     type='BinaryConv2d',
-    weight_binarizer=dict(type='MLPBinarizer', hidden_channels=100, shared=True),
+    weight_binarizer=dict(
+        type='MLPBinarizer', hidden_channels=100, init='official_code', shared=True
+    ),
     input_binarizer=dict(type='ApproxSign'),
     weight_scale='mean_abs',
     center_weight=True,

@@ -1,6 +1,6 @@
 # Drop-in binarization: MMPose's official SimpleBaseline-R50 config, unchanged except for the
 # backbone's conv_cfg. Every conv that MMPose's ResNet builds through conv_cfg becomes a
-# BinaryConv2d, except the stem (the conv whose input has 3 channels, i.e. reads the image).
+# BinaryConv2d, except the stem (the backbone's first conv, which reads the image).
 # The head (real deconvs, real final 1x1 conv) is built with explicit types and stays real.
 # Train / test with MMPose's own tools or ours: python tools/train.py <this config>
 _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py']

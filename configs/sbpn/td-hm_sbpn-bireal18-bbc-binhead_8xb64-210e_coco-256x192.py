@@ -6,7 +6,7 @@ model = dict(
     head=dict(
         deconv_cfg=dict(
             type='BinaryConvTranspose2d',
-            weight_binarizer=dict(type='MLPBinarizer'),
+            weight_binarizer=dict(type='MLPBinarizer', init='official_code'),
             input_binarizer=dict(type='ApproxSign'),
             weight_scale='mean_abs',
             center_weight=True,

@@ -11,7 +11,7 @@ custom_imports = dict(imports=['mmbinary'], allow_failed_imports=False)
 # ApproxSign activations.
 bbc_conv = dict(
     type='BinaryConv2d',
-    weight_binarizer=dict(type='MLPBinarizer'),
+    weight_binarizer=dict(type='MLPBinarizer', init='official_code'),
     input_binarizer=dict(type='ApproxSign'),
     weight_scale='mean_abs',
     center_weight=True,

@@ -1,9 +1,11 @@
 """Binarizers: one method per module, all registered in :data:`mmbinary.registry.BINARIZERS`."""
 
+from mmbinary.scope import build_scope as binarizer_sharing_scope  # its name before mmbinary.scope
+
 from .adabin import AdaBinActivation, AdaBinWeight
 from .approx_sign import ApproxSign
 from .base import BaseBinarizer, SurrogateBinarizer, binary_sign
-from .bbc import ClassifierBinarizer, LinearBinarizer, MLPBinarizer, binarizer_sharing_scope
+from .bbc import ClassifierBinarizer, LinearBinarizer, MLPBinarizer
 from .builder import available_binarizers, build_binarizer
 from .ede import EDE
 from .self_binarizing import BinaryBNThreshold, SelfBinarizingTanh, fold_binary_bn

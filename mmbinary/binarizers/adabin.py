@@ -36,9 +36,14 @@ class AdaBinWeight(BaseBinarizer):
 
     ``t`` / ``k`` are forwarded to the inner :class:`EDE` (``self.sign``), so a schedule that
     targets ``EDE`` modules reaches AdaBin weights too.
+
+    References:
+        Tu, Chen, Ren, Wang. "AdaBin: Improving Binary Neural Networks with Adaptive Binary
+        Sets." ECCV 2022, arXiv 2208.08084.
     """
 
     sign_forward = False
+    weight_constants = 2  # alpha, beta per output channel
 
     def __init__(self, t: float = 1.0, k: Optional[float] = None, eps: float = 1e-8):
         super().__init__()
@@ -71,6 +76,10 @@ class AdaBinActivation(BaseBinarizer):
             ``alpha s + beta``; where ``s = sign((a - beta) / alpha)``.
         alpha (float): initial alpha, > 0. Default 1.
         beta (float): initial beta. Default 0.
+
+    References:
+        Tu, Chen, Ren, Wang. "AdaBin: Improving Binary Neural Networks with Adaptive Binary
+        Sets." ECCV 2022, arXiv 2208.08084.
     """
 
     sign_forward = False

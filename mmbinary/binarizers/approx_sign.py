@@ -14,7 +14,13 @@ from .base import SurrogateBinarizer
 
 @BINARIZERS.register_module()
 class ApproxSign(SurrogateBinarizer):
-    """Forward ``sign(x)``; backward ``max(0, 2 - 2|x|)`` (Bi-Real's ApproxSign)."""
+    """Forward ``sign(x)``; backward ``max(0, 2 - 2|x|)`` (Bi-Real's ApproxSign).
+
+    References:
+        Liu, Wu, Luo, Yang, Liu, Cheng. "Bi-Real Net: Enhancing the Performance of 1-bit CNNs
+        With Improved Representational Capability and Advanced Training Algorithm."
+        ECCV 2018, arXiv 1808.00278.
+    """
 
     def surrogate(self, x: torch.Tensor) -> torch.Tensor:
         c = torch.clamp(x, -1.0, 1.0)

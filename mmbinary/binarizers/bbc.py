@@ -24,55 +24,78 @@ Variants:
   forward ``+1`` if ``m_1(x) >= m_0(x)`` else ``-1``; backward copies ``g`` to both logits,
   ``dL/dx = g * (m_0'(x) + m_1'(x))`` [official code].
 
-MLP initialisation is not given by any source we have [reconstruction]: the first layer's weights
-are drawn from U(0.5, 2) and the second layer's from ``(1 + 0.1 N(0, 1)) / hidden`` (and its
-negation for logit 0 of the classifier variant), so that at initialisation the surrogate is a
-smooth, increasing, clipped-STE-like function with ``s'(0) > 0``.
+MLP initialisation, ``init`` (a switch of every MLP variant):
 
-Sharing: binarizers built with ``shared=True`` inside one :func:`binarizer_sharing_scope` and
-with the same ``share_key`` hold the *same* MLP module, so ``model.parameters()`` counts it once
-and ``copy.deepcopy(model)`` keeps the sharing inside the copy. mmbinary's backbones open a scope
-while they build, so two models in one process never share. Layers built outside any scope (e.g.
-an MMPose ResNet binarized through ``conv_cfg``) use a process-wide pool that holds only **weak
-references**: they share with every live layer built the same way, and a new MLP is created once
-the previous model has been garbage-collected.
+* ``'official_code'``: the authors' code sets none, so it is PyTorch's ``nn.Linear`` default
+  (Kaiming-uniform with ``a = sqrt(5)``): the first layer U(-1, 1) (fan-in 1), the second
+  U(-1/sqrt(hidden), 1/sqrt(hidden)) = U(-0.1, 0.1) [official code]. The initial surrogate slope
+  ``s'(0) = sum_k sum_j fc2_kj fc1_j`` is then a zero-mean draw (std ``sqrt(200 / 900)`` =
+  0.47 in theory; measured +0.00 +/- 0.44 over 200 draws, negative in 52 % of them: the
+  estimator may start *anti*-correlated with sign);
+* ``'positive_slope'`` (default) [reconstruction]: the first layer U(0.5, 2), the second
+  ``(1 + 0.1 N(0, 1)) / hidden`` (negated for logit 0 of the classifier variant), so that the
+  surrogate starts as a smooth, increasing, clipped-STE-like function (``s'(0)`` measured
+  +2.51 +/- 0.09).
+
+``tools/benchmarks/binarizer_study.py --init-slopes 200`` measures the ``s'(0)`` distribution
+of both, and its study trains both (``BBC-MLP`` and ``BBC-MLP-official-init``).
+
+Sharing: binarizers built with ``shared=True`` for one model (inside one
+:func:`~mmbinary.scope.build_scope`: every registry build and every mmbinary backbone / head
+opens one, see :mod:`mmbinary.scope`) with the same ``share_key`` hold the *same* module, so
+``model.parameters()`` counts it once and ``copy.deepcopy(model)`` keeps the sharing inside the
+copy; two models never share. Outside any scope (a lone layer) each binarizer gets its own
+module, with a warning.
+
+References:
+    He, Zhang, Wu, Zhou. "Binarizing by Classification: Is soft function really necessary?"
+    IEEE TCSVT 2023, arXiv 2205.07433.
 """
 
-import contextlib
-import weakref
+import logging
+import math
 
 import torch
+from mmengine.logging import print_log
 from torch import nn
 
 from mmbinary.registry import BINARIZERS
+from mmbinary.scope import current_scope
 
-from .base import BaseBinarizer, binary_sign, check_positive
+from .base import SurrogateBinarizer, binary_sign, check_choice, check_positive
 
 _CHUNK = 1 << 11  # elements per chunk in the MLP backward (2048 x hidden floats stay in L2)
-_SCOPES = []
-_DEFAULT_POOL = weakref.WeakValueDictionary()
+MLP_INITS = ('positive_slope', 'official_code')
+_warned_unscoped = set()
 
 
-@contextlib.contextmanager
-def binarizer_sharing_scope():
-    """Within this context, shared learned binarizers get MLPs private to the context."""
-    _SCOPES.append({})
-    try:
-        yield
-    finally:
-        _SCOPES.pop()
+def shared_module(owner: str, share_key: str, signature: tuple, factory):
+    """The module that ``owner`` binarizers with ``share_key`` share within the current model.
 
-
-def _get_shared(key, factory, owner, hidden_channels):
-    pool = _SCOPES[-1] if _SCOPES else _DEFAULT_POOL
-    module = pool.get(key)
-    if module is None:
-        module = factory()
-        pool[key] = module
-    elif module.hidden_channels != hidden_channels:
+    Built by ``factory()`` the first time in the current :func:`~mmbinary.scope.build_scope`;
+    outside any scope, a new module (and a warning, once per ``owner``). ``signature`` (the
+    module's hyper-parameters) must be the same for every binarizer that shares it.
+    """
+    scope = current_scope()
+    if scope is None:
+        if owner not in _warned_unscoped:
+            _warned_unscoped.add(owner)
+            print_log(
+                f'{owner}(shared=True) built outside any model build scope: it gets a module of '
+                'its own. Build the model with a registry (MODELS.build, a Runner) or inside '
+                '`with mmbinary.scope.build_scope():` to share one module across its layers.',
+                logger='current',
+                level=logging.WARNING,
+            )
+        return factory()
+    key = (owner, share_key)
+    if key not in scope.shared:
+        scope.shared[key] = (signature, factory())
+    built_with, module = scope.shared[key]
+    if built_with != signature:
         raise ValueError(
-            f'{owner}: hidden_channels={hidden_channels} differs from the shared MLP '
-            f'{key[1]!r} already built with {module.hidden_channels}; use another share_key'
+            f'{owner}: {signature} differs from the shared module {share_key!r} already built '
+            f'in this model with {built_with}; use another share_key'
         )
     return module
 
@@ -80,26 +103,46 @@ def _get_shared(key, factory, owner, hidden_channels):
 class ElementwiseMLP(nn.Module):
     """``m(x)``: Linear(1 -> hidden, no bias) -> tanh -> Linear(hidden -> 2, no bias).
 
-    ``fc1`` has shape (hidden,), ``fc2`` shape (2, hidden). See the module docstring for the
-    initialisation [reconstruction]. ``antisymmetric=True`` negates logit 0 at init (used by
-    the classifier variant so that argmax starts as sign).
+    ``fc1`` has shape (hidden,), ``fc2`` shape (2, hidden).
+
+    Args:
+        hidden_channels (int): hidden width.
+        init (str): ``'positive_slope'`` or ``'official_code'`` (see the module docstring).
+        antisymmetric (bool): with ``'positive_slope'``, negate logit 0 at init (used by the
+            classifier variant so that argmax starts as sign).
     """
 
-    def __init__(self, hidden_channels: int = 100, antisymmetric: bool = False):
+    def __init__(
+        self, hidden_channels: int = 100, init: str = 'positive_slope', antisymmetric: bool = False
+    ):
         super().__init__()
         self.hidden_channels = hidden_channels
-        self.fc1 = nn.Parameter(torch.empty(hidden_channels).uniform_(0.5, 2.0))
-        fc2 = (1 + 0.1 * torch.randn(2, hidden_channels)) / hidden_channels
-        if antisymmetric:
-            fc2[0] = -fc2[1]
+        self.init = check_choice(type(self).__name__, 'init', init, MLP_INITS)
+        if init == 'official_code':  # nn.Linear's reset_parameters, weights (out, in)
+            fc1 = torch.empty(hidden_channels, 1)
+            fc2 = torch.empty(2, hidden_channels)
+            nn.init.kaiming_uniform_(fc1, a=math.sqrt(5))
+            nn.init.kaiming_uniform_(fc2, a=math.sqrt(5))
+            fc1 = fc1.flatten()
+        else:
+            fc1 = torch.empty(hidden_channels).uniform_(0.5, 2.0)
+            fc2 = (1 + 0.1 * torch.randn(2, hidden_channels)) / hidden_channels
+            if antisymmetric:
+                fc2[0] = -fc2[1]
+        self.fc1 = nn.Parameter(fc1)
         self.fc2 = nn.Parameter(fc2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of shape ``x.shape + (2,)``."""
         return torch.tanh(x.unsqueeze(-1) * self.fc1) @ self.fc2.t()
 
+    @torch.no_grad()
+    def slope_at_zero(self) -> torch.Tensor:
+        """``s'(0) = sum_k m_k'(0) = sum_kj fc2_kj fc1_j`` (``m(0) = 0``, inside the clip)."""
+        return (self.fc2 * self.fc1).sum()
+
     def extra_repr(self) -> str:
-        return f'1 -> {self.hidden_channels} -> 2, tanh, no bias'
+        return f'1 -> {self.hidden_channels} -> 2, tanh, no bias, init={self.init!r}'
 
 
 class _MLPSign(torch.autograd.Function):
@@ -147,67 +190,111 @@ class _MLPSign(torch.autograd.Function):
         return dx.view_as(x), dfc1, dfc2
 
 
-class _SharedMLPMixin:
-    def _init_mlp(self, hidden_channels, shared, share_key, antisymmetric=False):
-        owner = type(self).__name__
-        self.hidden_channels = int(check_positive(owner, 'hidden_channels', hidden_channels))
+class _SharedMixin:
+    """``shared`` / ``share_key`` of the BBC binarizers: one module per model or per layer."""
+
+    def _shared_or_own(self, shared, share_key, signature, factory):
         self.shared = bool(shared)
         self.share_key = share_key
-
-        def factory():
-            return ElementwiseMLP(self.hidden_channels, antisymmetric)
-
         if self.shared:
-            key = (owner, share_key)
-            self.mlp = _get_shared(key, factory, owner, self.hidden_channels)
-        else:
-            self.mlp = factory()
+            return shared_module(type(self).__name__, share_key, signature, factory)
+        return factory()
 
     def extra_repr(self) -> str:
-        sharing = f'shared (key={self.share_key!r})' if self.shared else 'per layer'
-        return f'hidden_channels={self.hidden_channels}, {sharing}'
+        return f'shared (key={self.share_key!r})' if self.shared else 'per layer'
+
+
+class _MLPMixin(_SharedMixin):
+    def _init_mlp(self, hidden_channels, init, shared, share_key, antisymmetric=False):
+        owner = type(self).__name__
+        self.hidden_channels = int(check_positive(owner, 'hidden_channels', hidden_channels))
+        check_choice(owner, 'init', init, MLP_INITS)
+        self.mlp = self._shared_or_own(
+            shared,
+            share_key,
+            dict(hidden_channels=self.hidden_channels, init=init),
+            lambda: ElementwiseMLP(self.hidden_channels, init, antisymmetric),
+        )
+
+    def extra_repr(self) -> str:
+        return f'hidden_channels={self.hidden_channels}, {super().extra_repr()}'
 
 
 @BINARIZERS.register_module()
-class MLPBinarizer(_SharedMLPMixin, BaseBinarizer):
-    """BBC: forward ``sign(x)``; backward through ``sum_k hardtanh(m_k(x))`` of a learned MLP.
+class MLPBinarizer(_MLPMixin, SurrogateBinarizer):
+    """BBC: forward ``sign(x)``; backward through ``s(x) = sum_k hardtanh(m_k(x))``, m an MLP.
+
+    ``dL/dx = g sum_k 1[|m_k(x)| < 1] m_k'(x)``; the MLP's parameters get the same path's
+    gradient, so the task loss trains it. :meth:`forward` is the chunked backward of
+    :class:`_MLPSign`; it equals :class:`SurrogateBinarizer`'s generic path on
+    :meth:`surrogate` (what the tests check it against).
 
     Args:
         hidden_channels (int): MLP width, > 0. Default 100 (authors' code).
-        shared (bool): one MLP for the whole network (default, authors' code) or per layer.
-        share_key (str): layers with the same key share one MLP (within a sharing scope).
+        init (str): ``'positive_slope'`` (default) [reconstruction] or ``'official_code'``
+            (PyTorch's default of the authors' code); see :mod:`mmbinary.binarizers.bbc`.
+        shared (bool): one MLP for the whole model (default, authors' code) or one per layer.
+        share_key (str): layers of one model with the same key share one MLP.
+
+    Example:
+        >>> import torch
+        >>> from mmbinary.binarizers import MLPBinarizer
+        >>> from mmbinary.scope import build_scope
+        >>> with build_scope():
+        ...     a, b = MLPBinarizer(init='official_code'), MLPBinarizer(init='official_code')
+        >>> a.mlp is b.mlp, a(torch.tensor([-0.3, 0.0, 2.0])).tolist()
+        (True, [-1.0, 1.0, 1.0])
+
+    References:
+        He, Zhang, Wu, Zhou. "Binarizing by Classification: Is soft function really
+        necessary?" IEEE TCSVT 2023, arXiv 2205.07433.
     """
 
-    def __init__(self, hidden_channels: int = 100, shared: bool = True, share_key: str = 'bbc'):
+    def __init__(
+        self,
+        hidden_channels: int = 100,
+        init: str = 'positive_slope',
+        shared: bool = True,
+        share_key: str = 'bbc',
+    ):
         super().__init__()
-        self._init_mlp(hidden_channels, shared, share_key)
+        self._init_mlp(hidden_channels, init, shared, share_key)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _MLPSign.apply(x, self.mlp.fc1, self.mlp.fc2)
 
     def surrogate(self, x: torch.Tensor) -> torch.Tensor:
-        """``s(x) = sum_k hardtanh(m_k(x))`` (reference form; the backward is chunked)."""
+        """``s(x) = sum_k hardtanh(m_k(x))`` (the reference of the chunked backward)."""
         return torch.clamp(self.mlp(x), -1.0, 1.0).sum(-1)
 
 
 @BINARIZERS.register_module()
-class ClassifierBinarizer(_SharedMLPMixin, BaseBinarizer):
+class ClassifierBinarizer(_MLPMixin, SurrogateBinarizer):
     """BBC's literal 2-logit classifier: forward ``argmax`` -> +/-1, gradient to both logits.
 
-    Forward ``+1`` where ``m_1(x) >= m_0(x)``, else ``-1``; backward
-    ``dL/dx = g (m_0'(x) + m_1'(x))``. At initialisation logit 0 is the negation of logit 1, so
-    the forward starts equal to ``sign(x)`` [reconstruction]; training may move the boundary.
-    Arguments as :class:`MLPBinarizer`.
+    Forward ``+1`` where ``m_1(x) >= m_0(x)``, else ``-1`` (:meth:`code`); backward
+    ``dL/dx = g (m_0'(x) + m_1'(x))``, the derivative of :meth:`surrogate`. With
+    ``init='positive_slope'`` logit 0 starts as the negation of logit 1, so the forward starts
+    equal to ``sign(x)`` [reconstruction]; with ``'official_code'`` it starts as a random
+    decision. Training may move the boundary. Arguments as :class:`MLPBinarizer`.
+
+    References:
+        He, Zhang, Wu, Zhou. "Binarizing by Classification: Is soft function really
+        necessary?" IEEE TCSVT 2023, arXiv 2205.07433.
     """
 
     sign_forward = False
     training_only_params = False
 
     def __init__(
-        self, hidden_channels: int = 100, shared: bool = True, share_key: str = 'bbc_classifier'
+        self,
+        hidden_channels: int = 100,
+        init: str = 'positive_slope',
+        shared: bool = True,
+        share_key: str = 'bbc_classifier',
     ):
         super().__init__()
-        self._init_mlp(hidden_channels, shared, share_key, antisymmetric=True)
+        self._init_mlp(hidden_channels, init, shared, share_key, antisymmetric=True)
 
     def surrogate(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(x).sum(-1)
@@ -217,50 +304,33 @@ class ClassifierBinarizer(_SharedMLPMixin, BaseBinarizer):
         logits = self.mlp(x)
         return binary_sign(logits[..., 1] - logits[..., 0])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.mlp(x)
-        value = binary_sign(logits[..., 1] - logits[..., 0]).detach()
-        if not torch.is_grad_enabled():
-            return value
-        s = logits.sum(-1)
-        return value + (s - s.detach())
-
 
 @BINARIZERS.register_module()
-class LinearBinarizer(BaseBinarizer):
+class LinearBinarizer(_SharedMixin, SurrogateBinarizer):
     """BBC's "simple linear function": forward ``sign(x)``; backward ``g (a_0 + a_1)``.
 
-    One Linear(1 -> 2, no bias) with gains ``a = (a_0, a_1)`` (init 0.5 each, so training starts
-    from the plain STE); the gains receive ``dL/da_k = sum g x``.
+    The surrogate is one Linear(1 -> 2, no bias), ``s(x) = (a_0 + a_1) x``, with gains
+    ``a = (a_0, a_1)`` (init 0.5 each, so training starts from the plain STE
+    [reconstruction]); the gains receive ``dL/da_k = sum g x``.
 
     Args:
-        shared (bool): one pair of gains for the whole network (default) or per layer.
-        share_key (str): layers with the same key share the gains (within a sharing scope).
+        shared (bool): one pair of gains for the whole model (default) or per layer.
+        share_key (str): layers of one model with the same key share the gains.
+
+    References:
+        He, Zhang, Wu, Zhou. "Binarizing by Classification: Is soft function really
+        necessary?" IEEE TCSVT 2023, arXiv 2205.07433.
     """
 
     def __init__(self, shared: bool = True, share_key: str = 'bbc_linear'):
         super().__init__()
-        self.shared = bool(shared)
-        self.share_key = share_key
 
-        def factory():
+        def gains():
             module = nn.Linear(1, 2, bias=False)
             nn.init.constant_(module.weight, 0.5)
-            module.hidden_channels = 0
             return module
 
-        key = (type(self).__name__, share_key)
-        self.linear = _get_shared(key, factory, type(self).__name__, 0) if shared else factory()
+        self.linear = self._shared_or_own(shared, share_key, {}, gains)
 
     def surrogate(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x.unsqueeze(-1)).sum(-1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        value = binary_sign(x).detach()
-        if not torch.is_grad_enabled():
-            return value
-        s = self.surrogate(x)
-        return value + (s - s.detach())
-
-    def extra_repr(self) -> str:
-        return f'shared (key={self.share_key!r})' if self.shared else 'per layer'

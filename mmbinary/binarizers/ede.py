@@ -11,7 +11,7 @@ import torch
 
 from mmbinary.registry import BINARIZERS
 
-from .base import SurrogateBinarizer, check_positive
+from .base import PositiveFloat, SurrogateBinarizer, check_positive
 
 
 @BINARIZERS.register_module()
@@ -25,7 +25,13 @@ class EDE(SurrogateBinarizer):
 
     ``t`` and ``k`` are plain float attributes (not buffers): a schedule sets them each epoch and
     they are not saved in checkpoints.
+
+    References:
+        Qin et al. "Forward and Backward Information Retention for
+        Accurate Binary Neural Networks." CVPR 2020, arXiv 1909.10788.
     """
+
+    t = PositiveFloat()
 
     def __init__(self, t: float = 1.0, k: Optional[float] = None):
         super().__init__()
@@ -33,16 +39,8 @@ class EDE(SurrogateBinarizer):
         self.k = k
 
     @property
-    def t(self) -> float:
-        return self._t
-
-    @t.setter
-    def t(self, value: float):
-        self._t = float(check_positive(type(self).__name__, 't', value))
-
-    @property
     def k(self) -> float:
-        return max(1.0 / self._t, 1.0) if self._k is None else self._k
+        return max(1.0 / self.t, 1.0) if self._k is None else self._k
 
     @k.setter
     def k(self, value: Optional[float]):

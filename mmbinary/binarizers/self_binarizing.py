@@ -22,7 +22,7 @@ from torch import nn
 
 from mmbinary.registry import BINARIZERS
 
-from .base import BaseBinarizer, binary_sign, check_positive
+from .base import BaseBinarizer, PositiveFloat, binary_sign, check_positive
 
 
 @BINARIZERS.register_module()
@@ -31,19 +31,17 @@ class SelfBinarizingTanh(BaseBinarizer):
 
     Args:
         nu (float): sharpness, > 0. Default 1. A plain attribute that a schedule may set.
+
+    References:
+        Lahoud, Achanta, Marquez-Neila, Susstrunk. "Self-Binarizing Networks."
+        arXiv 1902.00730.
     """
+
+    nu = PositiveFloat()
 
     def __init__(self, nu: float = 1.0):
         super().__init__()
         self.nu = nu
-
-    @property
-    def nu(self) -> float:
-        return self._nu
-
-    @nu.setter
-    def nu(self, value: float):
-        self._nu = float(check_positive(type(self).__name__, 'nu', value))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:

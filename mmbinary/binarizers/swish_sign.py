@@ -18,6 +18,10 @@ class SwishSign(SurrogateBinarizer):
 
     Args:
         beta (float): sharpness, > 0. Default 5 (as compared in the BBC paper).
+
+    References:
+        Darabi, Belbahri, Courbariaux, Nia. "BNN+: Improved Binary Network Training."
+        arXiv 1812.11800.
     """
 
     def __init__(self, beta: float = 5.0):

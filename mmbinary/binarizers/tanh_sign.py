@@ -9,7 +9,7 @@ import torch
 
 from mmbinary.registry import BINARIZERS
 
-from .base import SurrogateBinarizer, check_positive
+from .base import PositiveFloat, SurrogateBinarizer
 
 
 @BINARIZERS.register_module()
@@ -18,19 +18,17 @@ class TanhSign(SurrogateBinarizer):
 
     Args:
         nu (float): sharpness, > 0. Default 1. A plain attribute that a schedule may set.
+
+    References:
+        He, Zhang, Wu, Zhou. "Binarizing by Classification: Is soft function really
+        necessary?" IEEE TCSVT 2023, arXiv 2205.07433 (the tanh baseline it compares).
     """
+
+    nu = PositiveFloat()
 
     def __init__(self, nu: float = 1.0):
         super().__init__()
         self.nu = nu
-
-    @property
-    def nu(self) -> float:
-        return self._nu
-
-    @nu.setter
-    def nu(self, value: float):
-        self._nu = float(check_positive(type(self).__name__, 'nu', value))
 
     def surrogate(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.nu * x)

@@ -28,25 +28,39 @@ from mmbinary.binarizers.builder import BinarizerCfg, build_binarizer
 from mmbinary.registry import MODELS
 
 WEIGHT_SCALES = ('none', 'mean_abs', 'learnable')
+BINARY_ARGS = ('weight_binarizer', 'input_binarizer', 'weight_scale', 'center_weight')
 
 
 class BinaryLayerMixin:
-    """Binarizers, scaling and centring shared by the binary layers.
+    """Binarizers, scaling and centring shared by the binary layers, and their one ``__init__``.
 
-    Binarizers and scales work per output channel on dimension 0. A layer whose weight keeps
-    output channels elsewhere (transposed conv: dim 1) sets ``_out_dim`` and the weight is
-    transposed around the binarization.
+    Put first in the bases of a torch layer (``class BinaryConv2d(BinaryLayerMixin,
+    nn.Conv2d)``): every positional and other keyword argument goes to the torch layer, the four
+    below to the binarization. Binarizers and scales work per output channel on dimension 0. A
+    layer whose weight keeps output channels elsewhere (transposed conv: dim 1) sets
+    ``_out_dim`` and the weight is transposed around the binarization.
+
+    Args:
+        weight_binarizer (dict | str | None): binarizer of the weight; ``None`` keeps it real.
+            Default: ``'STE'``.
+        input_binarizer (dict | str | None): binarizer of the input; ``None`` keeps it real.
+            Default: ``'ApproxSign'`` (Bi-Real).
+        weight_scale (str): ``'none'``, ``'mean_abs'`` (default) or ``'learnable'``.
+        center_weight (bool): subtract the per-output-channel mean before binarizing (BBC).
     """
 
     _out_dim = 0
 
-    def _init_binary(
+    def __init__(
         self,
-        weight_binarizer: BinarizerCfg,
-        input_binarizer: BinarizerCfg,
-        weight_scale: Optional[str],
-        center_weight: bool,
+        *args,
+        weight_binarizer: BinarizerCfg = 'STE',
+        input_binarizer: BinarizerCfg = 'ApproxSign',
+        weight_scale: Optional[str] = 'mean_abs',
+        center_weight: bool = False,
+        **kwargs,
     ):
+        super().__init__(*args, **kwargs)
         weight_scale = 'none' if weight_scale is None else weight_scale
         check_choice(type(self).__name__, 'weight_scale', weight_scale, WEIGHT_SCALES)
         self.weight_binarizer = build_binarizer(weight_binarizer)
@@ -113,18 +127,11 @@ class BinaryConv2d(BinaryLayerMixin, nn.Conv2d):
     """2-D convolution with binarized weights and inputs.
 
     Takes every argument of :class:`torch.nn.Conv2d` (any kernel, stride, padding, dilation,
-    groups), plus:
+    groups), plus ``weight_binarizer``, ``input_binarizer``, ``weight_scale`` and
+    ``center_weight`` (see :class:`BinaryLayerMixin`).
 
-    Args:
-        weight_binarizer (dict | str | None): binarizer of the weight; ``None`` keeps it real.
-            Default: ``dict(type='STE')``.
-        input_binarizer (dict | str | None): binarizer of the input; ``None`` keeps it real.
-            Default: ``dict(type='ApproxSign')`` (Bi-Real).
-        weight_scale (str): ``'none'``, ``'mean_abs'`` (default) or ``'learnable'``.
-        center_weight (bool): subtract the per-output-channel mean before binarizing (BBC).
-
-    Zero padding pads the *binarized* input with 0, as PyTorch does; a deployment engine must
-    reproduce it with an explicit pad value (see :mod:`mmbinary.deploy`).
+    Zero padding pads the *binarized* input with 0, as PyTorch does: a 1-bit engine, where a
+    bit can only be +1 or -1, must reproduce it with an explicit pad value.
 
     Example:
         >>> import torch
@@ -133,18 +140,6 @@ class BinaryConv2d(BinaryLayerMixin, nn.Conv2d):
         >>> conv(torch.randn(2, 16, 8, 8)).shape
         torch.Size([2, 32, 8, 8])
     """
-
-    def __init__(
-        self,
-        *args,
-        weight_binarizer: BinarizerCfg = 'STE',
-        input_binarizer: BinarizerCfg = 'ApproxSign',
-        weight_scale: Optional[str] = 'mean_abs',
-        center_weight: bool = False,
-        **kwargs,
-    ):
-        super().__init__(*args, **kwargs)
-        self._init_binary(weight_binarizer, input_binarizer, weight_scale, center_weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(self.binary_input(x), self.binary_weight(), self.bias)
@@ -159,18 +154,6 @@ class BinaryConvTranspose2d(BinaryLayerMixin, nn.ConvTranspose2d):
     """
 
     _out_dim = 1
-
-    def __init__(
-        self,
-        *args,
-        weight_binarizer: BinarizerCfg = 'STE',
-        input_binarizer: BinarizerCfg = 'ApproxSign',
-        weight_scale: Optional[str] = 'mean_abs',
-        center_weight: bool = False,
-        **kwargs,
-    ):
-        super().__init__(*args, **kwargs)
-        self._init_binary(weight_binarizer, input_binarizer, weight_scale, center_weight)
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         output_padding = self._output_padding(
@@ -191,18 +174,6 @@ class BinaryConvTranspose2d(BinaryLayerMixin, nn.ConvTranspose2d):
 @MODELS.register_module()
 class BinaryLinear(BinaryLayerMixin, nn.Linear):
     """Linear layer with binarized weights and inputs; arguments as :class:`BinaryConv2d`."""
-
-    def __init__(
-        self,
-        *args,
-        weight_binarizer: BinarizerCfg = 'STE',
-        input_binarizer: BinarizerCfg = 'ApproxSign',
-        weight_scale: Optional[str] = 'mean_abs',
-        center_weight: bool = False,
-        **kwargs,
-    ):
-        super().__init__(*args, **kwargs)
-        self._init_binary(weight_binarizer, input_binarizer, weight_scale, center_weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(self.binary_input(x), self.binary_weight(), self.bias)

@@ -7,10 +7,10 @@ from mmengine.registry import DefaultScope
 
 from mmbinary.binarizers import (
     available_binarizers,
-    binarizer_sharing_scope,
     build_binarizer,
 )
 from mmbinary.registry import BINARIZERS
+from mmbinary.scope import build_scope
 
 ALL = available_binarizers()
 
@@ -28,7 +28,7 @@ def test_every_method_is_registered():
 @pytest.mark.parametrize('scope', ['mmpose', 'mmpretrain'])
 def test_build_from_config_and_state_dict_round_trip(name, scope):
     torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope(scope), binarizer_sharing_scope():
+    with DefaultScope.overwrite_default_scope(scope), build_scope():
         a = build_binarizer(dict(type=name))
         b = build_binarizer(name)
         c = build_binarizer(f'mmbinary.{name}')
@@ -63,5 +63,5 @@ def test_unknown_type_names_the_available_ones():
     ],
 )
 def test_invalid_values_from_config(cfg, name):
-    with pytest.raises(ValueError, match=name), binarizer_sharing_scope():
+    with pytest.raises(ValueError, match=name), build_scope():
         build_binarizer(cfg)

@@ -5,8 +5,8 @@ from mmengine.model import BaseModel
 from torch import nn
 from torch.utils.data import Dataset
 
-from mmbinary.binarizers import binarizer_sharing_scope
 from mmbinary.layers import BinaryConv2d
+from mmbinary.scope import build_scope
 
 
 class ToyBinaryNet(BaseModel):
@@ -14,7 +14,7 @@ class ToyBinaryNet(BaseModel):
 
     def __init__(self, weight_binarizer='MLPBinarizer', input_binarizer='EDE'):
         super().__init__()
-        with binarizer_sharing_scope():
+        with build_scope():
             self.backbone = nn.Sequential(
                 nn.Conv2d(1, 8, 3, padding=1),
                 nn.BatchNorm2d(8),

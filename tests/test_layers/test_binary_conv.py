@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer
 
-from mmbinary.binarizers import binarizer_sharing_scope, binary_sign
+from mmbinary.binarizers import binary_sign
 from mmbinary.layers import BinaryConv2d, BinaryConvTranspose2d, BinaryLinear
+from mmbinary.scope import build_scope
 
 
 def reference_scale(w):
@@ -108,7 +109,7 @@ def test_gradients_flow_to_weights_and_inputs():
 
 
 def test_extra_repr_names_the_binarizers():
-    with binarizer_sharing_scope():
+    with build_scope():
         conv = BinaryConv2d(3, 4, 3, weight_binarizer='MLPBinarizer', input_binarizer=None)
     text = conv.extra_repr()
     assert 'weight_binarizer=MLPBinarizer' in text

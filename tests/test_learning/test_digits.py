@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmbinary.binarizers import binarizer_sharing_scope
 from mmbinary.datasets import load_digits_split
 from mmbinary.engine import BinarizerScheduleHook
 from mmbinary.engine.optimizers import binarizer_parameters
 from mmbinary.layers import BinaryConv2d, Maxout
+from mmbinary.scope import build_scope
 
 FAMILIES = {
     'ste': dict(weight_binarizer='STE', input_binarizer='ApproxSign'),
@@ -45,7 +45,7 @@ class BinaryDigitNet(nn.Module):
             nn.BatchNorm2d(width) if pre_norm else nn.Identity() for _ in range(3)
         )
         self.stem = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width))
-        with binarizer_sharing_scope():
+        with build_scope():
             self.convs = nn.ModuleList(
                 BinaryConv2d(width, width, 3, padding=1, bias=False, **conv_cfg) for _ in range(3)
             )

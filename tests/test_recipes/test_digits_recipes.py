@@ -13,11 +13,11 @@ resnet34_1xb128-10e_digits-32px (real teacher)      0.972    >= 0.90
 resnet18-bbc_1xb128-12e_digits-32px                 0.933    >= 0.80
 resnet18-bbc_kd-res34-1xb128-12e_digits-32px        0.917    >= 0.80
 resnet18-bbc-linear_1xb128-12e_digits-32px          0.892    >= 0.75
-resnet18-adabin_1xb128-12e_digits-32px              0.961    >= 0.85
+resnet18-adabin_1xb128-12e_digits-32px              0.950    >= 0.85
 resnet18-self-binarizing_1xb128-12e_digits-32px     0.597    >= 0.40
 resnet18-latent-weight_1xb128-12e_digits-32px       0.883    >= 0.75
-resnet20-adabin_1xb128-12e_digits-8px               0.933    >= 0.80
-resnet20-bbc_1xb128-12e_digits-8px                  0.914    >= 0.80
+resnet20-adabin_1xb128-12e_digits-8px               0.947    >= 0.80
+resnet20-bbc_1xb128-12e_digits-8px                  0.950    >= 0.80
 ================================================  ========  ========
 
 The self-binarizing floor is lower: that method's true tanh gradient vanishes as nu grows and its
@@ -171,11 +171,11 @@ def teacher34(work_root):
     [
         ('resnet18-bbc_1xb128-12e_digits-32px', 0.80),  # measured 0.933
         ('resnet18-bbc-linear_1xb128-12e_digits-32px', 0.75),  # measured 0.892
-        ('resnet18-adabin_1xb128-12e_digits-32px', 0.85),  # measured 0.961
+        ('resnet18-adabin_1xb128-12e_digits-32px', 0.85),  # measured 0.950
         ('resnet18-self-binarizing_1xb128-12e_digits-32px', 0.40),  # measured 0.597
         ('resnet18-latent-weight_1xb128-12e_digits-32px', 0.75),  # measured 0.883
-        ('resnet20-adabin_1xb128-12e_digits-8px', 0.80),  # measured 0.933
-        ('resnet20-bbc_1xb128-12e_digits-8px', 0.80),  # measured 0.914
+        ('resnet20-adabin_1xb128-12e_digits-8px', 0.80),  # measured 0.947
+        ('resnet20-bbc_1xb128-12e_digits-8px', 0.80),  # measured 0.950
     ],
 )
 def test_tiny_recipe_learns_real_digits(name, floor, work_root):
@@ -363,5 +363,5 @@ def test_adabin_step2_loads_step1_strictly(tmp_path):
     step1, _ = build_with_data('resnet18-adabin-step1_kd-res34-1xb128-12e_digits-32px', tmp_path)
     step2, _ = build_with_data('resnet18-adabin-step2_kd-res34-1xb128-12e_digits-32px', tmp_path)
     step2.load_state_dict(step1.state_dict(), strict=True)
-    assert step1.backbone.layer1[0].unit1.conv.weight_binarizer is None
-    assert type(step2.backbone.layer1[0].unit1.conv.weight_binarizer).__name__ == 'AdaBinWeight'
+    assert step1.backbone.layer1[0].conv1.weight_binarizer is None
+    assert type(step2.backbone.layer1[0].conv1.weight_binarizer).__name__ == 'AdaBinWeight'

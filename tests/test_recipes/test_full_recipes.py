@@ -1,16 +1,16 @@
-"""The full-scale recipes of ``configs/{bbc,adabin,self_binarizing,latent_weight}`` (issue 3).
+"""The full-scale recipes of ``configs/{bbc,adabin,self_binarizing,latent_weight}``.
 
 Fast CPU checks without ImageNet, CIFAR-10 or any download. For every config: it loads with
 ``Config.fromfile`` and holds the recipe's values (the table ``RECIPES`` below, written from the
-issue, ``../shared/notes/papers.md`` and the official code); its model builds with mmpretrain's
-registry (a distillation config with a real teacher checkpoint written to a temporary directory
-from the teacher's own mmpretrain config) and runs in eval and in training mode; its optimizer
-wrapper, built by mmengine's ``build_optim_wrapper``, has the recipe's param groups, and its
-schedules, built as mmengine's runner builds them, give the recipe's learning rate in every
-epoch; its binarizer schedule hook sets EDE's ``t`` / tanh's ``nu`` on the right modules. The
-lighting transform is checked against the official code's, the two-step AdaBin checkpoints and
-the distilled students against the configs that test them, and each folder's ``metafile.yml``
-and ``README.md`` against the configs.
+papers' abstracts and the official code, as the configs' comments cite them); its model builds
+with mmpretrain's registry (a distillation config with a real teacher checkpoint written to a
+temporary directory from the teacher's own mmpretrain config) and runs in eval and in training
+mode; its optimizer wrapper, built by mmengine's ``build_optim_wrapper``, has the recipe's param
+groups, and its schedules, built as mmengine's runner builds them, give the recipe's learning
+rate in every epoch; its binarizer schedule hook sets EDE's ``t`` / tanh's ``nu`` on the right
+modules. The lighting transform is checked against the official code's, the two-step AdaBin
+checkpoints and the distilled students against the configs that test them, and each folder's
+``metafile.yml`` and ``README.md`` against the configs.
 """
 
 import copy

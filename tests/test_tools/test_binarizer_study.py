@@ -16,7 +16,7 @@ SPEC.loader.exec_module(study_tool)
 ARGV = [
     '--methods', 'STE', 'BBC-MLP', '--seeds', '0', '--epochs', '1', '--width', '8',
     '--overhead-configs', 'BBC-MLP', 'AdaBin', '--overhead-batch', '2', '--overhead-size', '32',
-    '--overhead-reps', '2', '--overhead-width', '8',
+    '--overhead-reps', '2', '--overhead-width', '8', '--init-slopes', '40',
 ]  # fmt: skip
 
 
@@ -52,6 +52,20 @@ def test_study_and_overhead_tables(capsys):
     # 1 epoch of 23 steps: 0.31-0.33 measured for STE (chance is 0.1)
     assert study['STE']['accuracy'][0] > 0.2
     assert re.search(r'STE seed 0: held-out accuracy \d\.\d{3}, [\d.]+ s', out)
+    # the BBC run logs its MLP's initial slope, 2 * 100 * E[fc1] E[fc2] = 2.5 for positive_slope
+    slope = re.search(
+        r"BBC-MLP seed 0: held-out accuracy \d\.\d{3}, s'\(0\) at start ([+-][\d.]+)", out
+    )
+    assert slope and 2 < float(slope.group(1)) < 3
+
+    slopes = results['init_slopes']
+    rows = table_rows(out, '| init |')
+    assert set(rows) == set(slopes) == {'official_code', 'positive_slope'}
+    for init, values in slopes.items():
+        assert len(values) == 40
+        assert rows[init][0] == f'{values.mean():+.2f} ± {values.std():.2f}'
+    assert (slopes['positive_slope'] > 2).all()  # 2 * 100 * E[fc1] E[fc2] = 2.5
+    assert (slopes['official_code'] < 0).any() and (slopes['official_code'] > 0).any()
 
     overhead = results['overhead']
     rows = table_rows(out, '| configuration |')

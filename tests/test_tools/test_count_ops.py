@@ -6,8 +6,9 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 from torch import nn
 
-from mmbinary.binarizers import binarizer_sharing_scope
+from mmbinary.binarizers import SurrogateBinarizer
 from mmbinary.layers import BinaryConv2d, BinaryConvTranspose2d
+from mmbinary.scope import build_scope
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SPEC = importlib.util.spec_from_file_location(
@@ -22,7 +23,7 @@ class Tiny(nn.Module):
 
     def __init__(self):
         super().__init__()
-        with binarizer_sharing_scope():  # one BBC MLP shared by conv1 and conv2
+        with build_scope():  # one BBC MLP shared by conv1 and conv2
             self.real = nn.Conv2d(3, 8, 3, padding=1, bias=False)
             self.bn = nn.BatchNorm2d(8)
             self.conv1 = BinaryConv2d(
@@ -69,6 +70,43 @@ def test_hand_count():
         'real': False, 'conv1': True, 'conv2': True, 'weight_only': False, 'deconv': True,
         'fc': False,
     }  # fmt: skip
+
+
+class GainSign(SurrogateBinarizer):
+    """A binarizer unknown to the counter: sign forward, a learned gain in the backward."""
+
+    def __init__(self):
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(3))
+
+    def surrogate(self, x):
+        return self.gain.sum() * x
+
+
+class AffineSign(GainSign):
+    training_only_params = False  # its parameters would change the inference value
+
+
+class TwoBitSign(SurrogateBinarizer):
+    precision = 2
+
+    def surrogate(self, x):
+        return x
+
+
+@pytest.mark.parametrize(
+    'input_binarizer, training_only, real, bops',
+    [(GainSign, 3, 4, True), (AffineSign, 0, 4 + 3, True), (TwoBitSign, 0, 4, False)],
+)
+def test_the_counter_reads_what_each_binarizer_declares(input_binarizer, training_only, real, bops):
+    conv = BinaryConv2d(4, 4, 3, padding=1, bias=False, input_binarizer=input_binarizer())
+    result = count_ops_tool.count_ops(conv, (1, 4, 5, 5))
+    macs = 4 * 5 * 5 * 4 * 9
+    assert result['params_training_only'] == training_only
+    assert result['params_32bit'] == real  # mean |w| per channel (+ the gains at inference)
+    assert (result['bops'], result['flops']) == ((macs, 0) if bops else (0, macs))
+    two_bit_weights = BinaryConv2d(4, 4, 3, weight_binarizer=TwoBitSign())
+    assert count_ops_tool.count_ops(two_bit_weights, (1, 4, 5, 5))['params_1bit'] == 0
 
 
 def test_real_layers_match_mmengines_flop_counter():

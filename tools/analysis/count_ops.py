@@ -17,18 +17,25 @@ Conventions (Bi-Real Net, ReActNet and the binary-network papers that follow the
   input positions x (C_out / groups) x k_h x k_w for a transposed conv (mmengine's convention),
   ``out_features x in_features`` per sample for a linear layer. (MMPose and mmengine also
   report MACs as "FLOPs".)
-* **BOPs**: MACs of the layers whose weights *and* inputs are both binary (XNOR + popcount). A
-  layer with only one binary operand is counted in FLOPs.
+* **BOPs**: MACs of the layers whose weights *and* inputs are both binary (XNOR + popcount):
+  both binarizers declare ``precision == 1``. A layer with only one binary operand is counted
+  in FLOPs.
 * **OPs** = BOPs / 64 + FLOPs.
 * Not counted (negligible, and not counted by the papers): normalisation, activations, pooling,
   upsampling, additions, and the per-channel scaling of binary layers.
-* **1-bit params**: the weights of layers with a weight binarizer.
+* **1-bit params**: the weights of layers with a 1-bit weight binarizer.
 * **32-bit params**: every other parameter used at inference, plus the per-output-channel
-  constants that a binary weight needs once deployed (1 per channel for the mean-|w| scale,
-  2 for AdaBin's alpha and beta); the learned activation sets of AdaBin count here too.
-* **training-only params** (reported apart): the parameters of weight binarizers and of
-  binarizers whose forward value is sign whatever their parameters (BBC's MLP / linear gradient
-  estimators); they shape the gradient, not the deployed model.
+  constants that a binary weight needs once deployed (1 per channel for the mean-|w| scale, and
+  each weight binarizer's own ``weight_constants``: 2 for AdaBin's alpha and beta); the learned
+  activation sets of AdaBin count here too.
+* **training-only params** (reported apart): the parameters of weight binarizers (the binary
+  weight is fixed once trained) and of input binarizers that declare
+  ``training_only_params`` (BBC's MLP / linear gradient estimators); they shape the gradient,
+  not the deployed model.
+
+What each binarizer is, the counter reads from the binarizer itself (``precision``,
+``training_only_params``, ``weight_constants``; see :class:`mmbinary.binarizers.BaseBinarizer`):
+a new binarizer needs no edit here.
 """
 
 import argparse
@@ -43,24 +50,22 @@ from torch import nn
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import mmbinary  # noqa: E402, F401  (registers everything, applies compat fixes)
-from mmbinary.binarizers import (  # noqa: E402
-    AdaBinWeight,
-    LinearBinarizer,
-    MLPBinarizer,
-    SurrogateBinarizer,
-)
 from mmbinary.layers import BinaryLayerMixin  # noqa: E402
 
 COUNTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
-SIGN_FORWARD = (SurrogateBinarizer, MLPBinarizer, LinearBinarizer)
+
+
+def is_one_bit(binarizer) -> bool:
+    """True for a binarizer whose value at inference is 1-bit."""
+    return binarizer is not None and binarizer.precision == 1
 
 
 def is_binary_op(module: nn.Module) -> bool:
-    """True when both the weights and the inputs of ``module`` are binary."""
+    """True when both the weights and the inputs of ``module`` are 1-bit."""
     return (
         isinstance(module, BinaryLayerMixin)
-        and module.weight_binarizer is not None
-        and module.input_binarizer is not None
+        and is_one_bit(module.weight_binarizer)
+        and is_one_bit(module.input_binarizer)
     )
 
 
@@ -79,9 +84,8 @@ def layer_macs(module: nn.Module, inputs: torch.Tensor, output: torch.Tensor) ->
 
 def weight_constants_per_channel(layer: BinaryLayerMixin) -> int:
     """Real constants per output channel that a deployed binary weight needs."""
-    if isinstance(layer.weight_binarizer, AdaBinWeight):
-        return 2  # alpha, beta
-    return 1 if layer.weight_scale == 'mean_abs' else 0
+    scale = 1 if layer.weight_scale == 'mean_abs' else 0  # 'learnable' is a parameter already
+    return scale + layer.weight_binarizer.weight_constants
 
 
 def count_params(model: nn.Module) -> Dict[str, int]:
@@ -91,7 +95,7 @@ def count_params(model: nn.Module) -> Dict[str, int]:
     for module in model.modules():
         if not isinstance(module, BinaryLayerMixin):
             continue
-        if module.weight_binarizer is not None:
+        if is_one_bit(module.weight_binarizer):
             one_bit.add(id(module.weight))
             training_only.update(id(p) for p in module.weight_binarizer.parameters())
             channels = module._out_first(module.weight).shape[0]
@@ -99,7 +103,7 @@ def count_params(model: nn.Module) -> Dict[str, int]:
         binarizer = module.input_binarizer
         if binarizer is not None:
             ids = {id(p) for p in binarizer.parameters()}
-            if isinstance(binarizer, SIGN_FORWARD):
+            if binarizer.training_only_params:
                 training_only.update(ids)
             else:
                 inference_binarizer.update(ids)
@@ -163,8 +167,8 @@ def build_model_from_config(cfg):
     """Build the (student) model of an MMPose / mmpretrain config, without initialising it."""
     from mmengine.registry import MODELS, init_default_scope
 
+    from mmbinary.models import student_config
     from mmbinary.models.classifiers import plain_classifier_config, student_classifier_config
-    from mmbinary.models.pose import student_config
 
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     # the deployed model only: no distillation teacher, no latent-weight training path

@@ -22,7 +22,12 @@ table gives the median over ``--overhead-reps`` repetitions.
 
     python tools/benchmarks/binarizer_study.py [--methods STE BBC-MLP ...] [--seeds 0 1 2]
         [--epochs 8] [--threads 2] [--skip-study] [--skip-overhead] [--overhead-batch 32]
-        [--overhead-size 224] [--overhead-reps 5] [--overhead-width 64]
+        [--overhead-size 224] [--overhead-reps 5] [--overhead-width 64] [--init-slopes 200]
+
+**Initial slopes.** ``--init-slopes N`` draws ``N`` MLPs of each initialisation (``init=
+'official_code'``: PyTorch's ``nn.Linear`` default, as the authors' code; ``'positive_slope'``:
+mmbinary's reconstruction) and prints the distribution of the surrogate's initial slope
+``s'(0)``, the gradient that a weight at 0 receives at the first step.
 """
 
 import argparse
@@ -40,7 +45,8 @@ from torch import nn
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from mmbinary.binarizers import EDE  # noqa: E402
+from mmbinary.binarizers import EDE, MLPBinarizer  # noqa: E402
+from mmbinary.binarizers.bbc import MLP_INITS  # noqa: E402
 from mmbinary.datasets import load_digits_split  # noqa: E402
 from mmbinary.engine import BinarizerScheduleHook  # noqa: E402
 from mmbinary.engine.optimizers import binarizer_parameters  # noqa: E402
@@ -52,7 +58,8 @@ METHODS = {
     'ClippedSTE': dict(type='ClippedSTE'),
     'ApproxSign': dict(type='ApproxSign'),
     'EDE': dict(type='EDE', t=0.1),
-    'BBC-MLP': dict(type='MLPBinarizer', shared=True),
+    'BBC-MLP': dict(type='MLPBinarizer', shared=True),  # init='positive_slope' [reconstruction]
+    'BBC-MLP-official-init': dict(type='MLPBinarizer', shared=True, init='official_code'),
     'BBC-linear': dict(type='LinearBinarizer', shared=True),
 }
 STUDY_CONV = dict(
@@ -160,6 +167,8 @@ class StudyRun:
         self.optimizer = torch.optim.Adam(groups, lr=LR, weight_decay=0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambdas)
         self.ede = [m for m in self.model.modules() if isinstance(m, EDE)]
+        mlps = {m.mlp for m in self.model.modules() if isinstance(m, MLPBinarizer)}
+        self.initial_slope = [float(mlp.slope_at_zero()) for mlp in mlps]  # s'(0) at start
         self.step_seconds = []
         self.seconds = 0.0
 
@@ -226,9 +235,11 @@ def run_study(methods, seeds, epochs, batch_size=64, img_size=32, width=16, log=
             acc = run.evaluate(x_te, y_te)
             accuracy[run.method].append(acc)
             step_seconds[run.method] += run.step_seconds
+            slope = ''.join(f", s'(0) at start {v:+.2f}" for v in run.initial_slope)
             log(
-                f'{run.method:>10} seed {seed}: held-out accuracy {acc:.3f}, {run.seconds:.1f} s '
-                f'({len(run.step_seconds)} steps, median {median_ms(run.step_seconds):.1f} ms)'
+                f'{run.method:>10} seed {seed}: held-out accuracy {acc:.3f}{slope}, '
+                f'{run.seconds:.1f} s ({len(run.step_seconds)} steps, median '
+                f'{median_ms(run.step_seconds):.1f} ms)'
             )
     return {m: {'accuracy': accuracy[m], 'step_ms': median_ms(step_seconds[m])} for m in methods}
 
@@ -307,6 +318,35 @@ def overhead_table(ms):
     return '\n'.join(lines)
 
 
+def init_slopes(draws, seed=0):
+    """``{init: tensor of s'(0)}`` over ``draws`` MLPs per initialisation (autograd, float64)."""
+    slopes = {}
+    for init in MLP_INITS:
+        torch.manual_seed(seed)
+        values = []
+        for _ in range(draws):
+            binarizer = MLPBinarizer(init=init, shared=False).double()
+            x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+            binarizer.surrogate(x).sum().backward()
+            values.append(x.grad.item())
+        slopes[init] = torch.tensor(values)
+    return slopes
+
+
+def slopes_table(slopes):
+    """Markdown table: init | s'(0) mean ± std | min | max | share negative."""
+    lines = [
+        "| init | s'(0) mean ± std | min | max | negative |",
+        '|---|---|---|---|---|',
+    ]
+    for init, v in slopes.items():
+        lines.append(
+            f'| {init} | {v.mean():+.2f} ± {v.std():.2f} | {v.min():+.2f} | {v.max():+.2f} '
+            f'| {100 * (v < 0).double().mean():.0f} % |'
+        )
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
@@ -325,11 +365,19 @@ def main(argv=None):
     parser.add_argument('--overhead-size', type=int, default=224)
     parser.add_argument('--overhead-reps', type=int, default=5)
     parser.add_argument('--overhead-width', type=int, default=64, help='stage-1 width (64 = real)')
+    parser.add_argument(
+        '--init-slopes', type=int, default=0, metavar='N', help="s'(0) of N MLPs per init"
+    )
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; {load_line()}')
     results = {}
+    if args.init_slopes:
+        slopes = init_slopes(args.init_slopes)
+        print(f"\nInitial surrogate slope s'(0) of the BBC MLP, {args.init_slopes} draws per init")
+        print(slopes_table(slopes))
+        results['init_slopes'] = slopes
     if not args.skip_study:
         start = time.time()
         study = run_study(

@@ -9,6 +9,7 @@ binary 3x3 convolution its own real shortcut:
   binarizer.
 * ``block_style='adabin'`` [official code of AdaBin]: a BasicBlock of two binary convs, each
   with its own shortcut and a Maxout after each addition; ``[2, 2, 2, 2]`` / ``[3, 4, 6, 3]``.
+  The block is :class:`BiRealBasicBlock`, the same block as BHRNet's ``BASIC`` one.
 
 Stem: 7x7 stride-2 conv -> BN -> PReLU (bireal) or Maxout (adabin) -> 3x3 stride-2 max-pool.
 Downsampling shortcut: AvgPool(2) -> 1x1 conv -> BN (real). The CIFAR variant
@@ -19,98 +20,43 @@ parameter-free option-A shortcut instead.
 import copy
 
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
-from mmengine.model import BaseModule
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmpose.models.backbones.resnet import BasicBlock
+from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmbinary.binarizers import binarizer_sharing_scope
+from mmbinary.binarizers.base import check_choice
 from mmbinary.registry import MODELS
+from mmbinary.scope import build_scope
 
-CHANNEL_ARG = {'PReLU': 'num_parameters', 'Maxout': 'num_channels', 'RPReLU': 'num_channels'}
+from ..utils import SHORTCUTS, build_act
 
-
-def build_act(act_cfg: dict, channels: int) -> nn.Module:
-    """Build an activation; per-channel ones (PReLU, Maxout, RPReLU) get ``channels``."""
-    cfg = copy.deepcopy(act_cfg)
-    arg = CHANNEL_ARG.get(cfg['type'].split('.')[-1])
-    if arg is not None:
-        cfg.setdefault(arg, channels)
-    return build_activation_layer(cfg)
+DEFAULT_BINARY_CONV = dict(type='BinaryConv2d')
+DEFAULT_ACT = dict(type='PReLU')
 
 
-def real_shortcut(in_channels, out_channels, stride, norm_cfg):
-    """``None`` (identity) or AvgPool(stride) -> 1x1 conv -> BN, all real-valued."""
-    if stride == 1 and in_channels == out_channels:
-        return None
-    layers = []
-    if stride != 1:
-        layers.append(nn.AvgPool2d(kernel_size=stride, stride=stride, ceil_mode=True))
-    layers += [
-        nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
-        build_norm_layer(norm_cfg, out_channels)[1],
-    ]
-    return nn.Sequential(*layers)
-
-
-class ShortcutA(nn.Module):
-    """Option-A shortcut of He et al.'s CIFAR ResNets: ``x[:, :, ::stride, ::stride]``,
-    zero-padded to ``out_channels``, no parameters.
-
-    The new channels are split evenly before and after the existing ones (``(out - in) // 2``
-    before).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int):
-        super().__init__()
-        if out_channels < in_channels:
-            raise ValueError(
-                f'ShortcutA: out_channels ({out_channels}) < in_channels ({in_channels}); '
-                'zero padding cannot remove channels'
-            )
-        self.stride = stride
-        self.pad_front = (out_channels - in_channels) // 2
-        self.pad_back = out_channels - in_channels - self.pad_front
-
-    def forward(self, x):
-        if self.stride != 1:
-            x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
-
-    def extra_repr(self) -> str:
-        return f'stride={self.stride}, pad=({self.pad_front}, {self.pad_back})'
-
-
-def option_a_shortcut(in_channels, out_channels, stride, norm_cfg=None):
-    """``None`` (identity) or :class:`ShortcutA` (``norm_cfg`` unused: no layers to normalise)."""
-    if stride == 1 and in_channels == out_channels:
-        return None
-    return ShortcutA(in_channels, out_channels, stride)
-
-
-SHORTCUTS = {'real': real_shortcut, 'option_a': option_a_shortcut}
-
-
-class BinaryConvUnit(BaseModule):
+class BinaryConvUnit(nn.Module):
     """``act(BN(conv3x3(x)) + shortcut(x))``: one binary conv with its own shortcut.
 
-    ``shortcut`` is how a unit whose shape changes joins its input: ``'real'`` (AvgPool -> 1x1
-    conv -> BN) or ``'option_a'`` (:class:`ShortcutA`); a unit whose shape does not change adds
-    its input.
+    Args:
+        in_channels (int), out_channels (int), stride (int): of the 3x3 conv.
+        conv_cfg (dict): config of the (binary) conv.
+        norm_cfg (dict): norm config.
+        act_cfg (dict): activation after the addition.
+        shortcut (nn.Module, optional): how the unit joins its input when its shape changes
+            (see :mod:`mmbinary.models.utils.shortcut`); ``None`` adds the input itself.
     """
 
     def __init__(
-        self, in_channels, out_channels, stride, conv_cfg, norm_cfg, act_cfg, shortcut='real'
+        self, in_channels, out_channels, stride, conv_cfg, norm_cfg, act_cfg, shortcut=None
     ):
         super().__init__()
-        if shortcut not in SHORTCUTS:
-            raise ValueError(f'invalid shortcut {shortcut!r}; allowed: {sorted(SHORTCUTS)}')
         self.conv = build_conv_layer(
             conv_cfg, in_channels, out_channels, 3, stride=stride, padding=1, bias=False
         )
         self.norm = build_norm_layer(norm_cfg, out_channels)[1]
-        self.shortcut = SHORTCUTS[shortcut](in_channels, out_channels, stride, norm_cfg)
+        self.shortcut = shortcut
         self.act = build_act(act_cfg, out_channels)
 
     def forward(self, x):
@@ -118,13 +64,38 @@ class BinaryConvUnit(BaseModule):
         return self.act(self.norm(self.conv(x)) + identity)
 
 
-class BiRealBlock(BaseModule):
-    """Bi-Real block: a single :class:`BinaryConvUnit`."""
+class BiRealBlock(nn.Module):
+    """Bi-Real block of BBC's code: a single :class:`BinaryConvUnit`.
 
-    def __init__(self, in_channels, out_channels, stride=1, with_cp=False, **unit_cfg):
+    Args:
+        in_channels (int), out_channels (int), stride (int): of the binary conv.
+        downsample (nn.Module, optional): the unit's shortcut where the shape changes.
+        with_cp (bool): gradient checkpointing. Default False.
+        binary_conv_cfg, norm_cfg, act_cfg (dict): of the unit.
+    """
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        stride=1,
+        downsample=None,
+        with_cp=False,
+        binary_conv_cfg=None,
+        norm_cfg=None,
+        act_cfg=None,
+    ):
         super().__init__()
         self.with_cp = with_cp
-        self.unit = BinaryConvUnit(in_channels, out_channels, stride, **unit_cfg)
+        self.unit = BinaryConvUnit(
+            in_channels,
+            out_channels,
+            stride,
+            copy.deepcopy(binary_conv_cfg or DEFAULT_BINARY_CONV),
+            norm_cfg or dict(type='BN'),
+            act_cfg or DEFAULT_ACT,
+            shortcut=downsample,
+        )
 
     def forward(self, x):
         if self.with_cp and x.requires_grad:
@@ -132,26 +103,72 @@ class BiRealBlock(BaseModule):
         return self.unit(x)
 
 
-class AdaBinBlock(BaseModule):
-    """AdaBin BasicBlock: two :class:`BinaryConvUnit` (each with its own shortcut)."""
+class BiRealBasicBlock(BasicBlock):
+    """MMPose's ``BasicBlock`` with two binary 3x3 convs, each with its own shortcut.
 
-    def __init__(self, in_channels, out_channels, stride=1, with_cp=False, **unit_cfg):
-        super().__init__()
-        self.with_cp = with_cp
-        self.unit1 = BinaryConvUnit(in_channels, out_channels, stride, **unit_cfg)
-        self.unit2 = BinaryConvUnit(out_channels, out_channels, 1, **unit_cfg)
+    ``y1 = act1(BN1(conv1(x)) + shortcut(x))``, ``y = act2(BN2(conv2(y1)) + y1)``; ``shortcut``
+    is ``downsample`` (real) or the identity. AdaBin's BasicBlock [official code of AdaBin] and
+    BHRNet's ``BASIC`` block.
 
-    def _forward(self, x):
-        return self.unit2(self.unit1(x))
+    Args:
+        binary_conv_cfg (dict): config of the two 3x3 convs. Default ``dict(type='BinaryConv2d')``.
+        act_cfg (dict): activation after each addition. Default ``dict(type='PReLU')``.
+        Other arguments: as :class:`mmpose.models.backbones.resnet.BasicBlock` (``conv_cfg`` is
+        accepted for interface compatibility; this block has no other conv).
+    """
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        expansion=1,
+        stride=1,
+        dilation=1,
+        downsample=None,
+        style='pytorch',
+        with_cp=False,
+        conv_cfg=None,
+        norm_cfg=None,
+        binary_conv_cfg=None,
+        act_cfg=None,
+        init_cfg=None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            expansion=expansion,
+            stride=stride,
+            dilation=dilation,
+            downsample=downsample,
+            style=style,
+            with_cp=with_cp,
+            conv_cfg=copy.deepcopy(binary_conv_cfg or DEFAULT_BINARY_CONV),
+            norm_cfg=norm_cfg or dict(type='BN'),
+            init_cfg=init_cfg,
+        )
+        if downsample is None and (stride != 1 or in_channels != out_channels):
+            raise ValueError(
+                f'{type(self).__name__}: a downsample module is needed for stride={stride}, '
+                f'{in_channels} -> {out_channels} channels'
+            )
+        del self.relu  # replaced by one activation per binary conv
+        act_cfg = act_cfg or DEFAULT_ACT
+        self.act1 = build_act(act_cfg, self.mid_channels)
+        self.act2 = build_act(act_cfg, out_channels)
+
+    def _inner_forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.act1(self.norm1(self.conv1(x)) + identity)
+        return self.act2(self.norm2(self.conv2(out)) + out)
 
     def forward(self, x):
         if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
+            return cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+        return self._inner_forward(x)
 
 
 @MODELS.register_module()
-class BinaryResNet(BaseModule):
+class BinaryResNet(BaseBackbone):
     """Binary ResNet backbone (Bi-Real or AdaBin blocks).
 
     Args:
@@ -188,10 +205,10 @@ class BinaryResNet(BaseModule):
 
     arch_settings = {
         'bireal': {18: (BiRealBlock, (4, 4, 4, 4)), 34: (BiRealBlock, (6, 8, 12, 6))},
-        'adabin': {18: (AdaBinBlock, (2, 2, 2, 2)), 34: (AdaBinBlock, (3, 4, 6, 3))},
+        'adabin': {18: (BiRealBasicBlock, (2, 2, 2, 2)), 34: (BiRealBasicBlock, (3, 4, 6, 3))},
     }
     default_act = {'bireal': dict(type='PReLU'), 'adabin': dict(type='Maxout')}
-    shortcut = 'real'  # of the units whose shape changes; see BinaryConvUnit
+    shortcut = 'real'  # of the blocks whose shape changes: a key of SHORTCUTS
 
     def __init__(
         self,
@@ -216,7 +233,39 @@ class BinaryResNet(BaseModule):
                 dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
             ]
         super().__init__(init_cfg=init_cfg)
+        self.block, stage_blocks = self._check_arch(depth, block_style)
+        num_stages = len(stage_blocks)
+        self.strides = self._check_strides(strides, num_stages)
+        self.out_indices = self._check_out_indices(out_indices, num_stages)
+        if frozen_stages > num_stages:
+            raise ValueError(f'frozen_stages {frozen_stages} > {num_stages} stages')
+        self.depth, self.block_style = depth, block_style
+        self.stage_blocks = stage_blocks
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.conv_cfg = conv_cfg if conv_cfg is not None else dict(DEFAULT_BINARY_CONV)
+        self.norm_cfg = norm_cfg if norm_cfg is not None else dict(type='BN')
+        self.act_cfg = act_cfg if act_cfg is not None else self.default_act[block_style]
+
+        with build_scope():  # built directly: one shared learned binarizer (BBC MLP) per network
+            self._make_stem_layer(in_channels, stem_channels)
+            self.res_layers = []
+            channels = stem_channels
+            for i, (num_blocks, stride) in enumerate(zip(stage_blocks, self.strides)):
+                out_channels = base_channels * 2**i
+                res_layer = self.make_res_layer(num_blocks, channels, out_channels, stride)
+                channels = out_channels
+                name = f'layer{i + 1}'
+                self.add_module(name, res_layer)
+                self.res_layers.append(name)
+        self.out_channels = [base_channels * 2**i for i in range(num_stages)]
+        self._freeze_stages()
+
+    def _check_arch(self, depth, block_style):
+        """The block class and blocks per stage of ``(depth, block_style)``; or a ValueError."""
         name = type(self).__name__
+        check_choice(name, 'shortcut', self.shortcut, sorted(SHORTCUTS))
         if block_style not in self.arch_settings:
             raise ValueError(
                 f'invalid block_style {block_style!r} for {name}; '
@@ -227,8 +276,10 @@ class BinaryResNet(BaseModule):
                 f'invalid depth {depth!r} for {name} ({block_style}); '
                 f'allowed: {sorted(self.arch_settings[block_style])}'
             )
-        block, stage_blocks = self.arch_settings[block_style][depth]
-        num_stages = len(stage_blocks)
+        return self.arch_settings[block_style][depth]
+
+    @staticmethod
+    def _check_strides(strides, num_stages):
         strides = tuple(strides)
         if len(strides) != num_stages:
             raise ValueError(
@@ -237,49 +288,37 @@ class BinaryResNet(BaseModule):
         for stride in strides:
             if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
                 raise ValueError(f'strides {strides}: every stride must be an int >= 1')
+        return strides
+
+    @staticmethod
+    def _check_out_indices(out_indices, num_stages):
         out_indices = tuple(out_indices)
         for index in out_indices:
             if not -num_stages <= index < num_stages:
                 raise ValueError(f'out_indices {out_indices} out of range for {num_stages} stages')
-        if frozen_stages > num_stages:
-            raise ValueError(f'frozen_stages {frozen_stages} > {num_stages} stages')
-        self.depth, self.block_style = depth, block_style
-        self.out_indices = tuple(i % num_stages for i in out_indices)
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.conv_cfg = conv_cfg if conv_cfg is not None else dict(type='BinaryConv2d')
-        self.norm_cfg = norm_cfg if norm_cfg is not None else dict(type='BN')
-        self.act_cfg = act_cfg if act_cfg is not None else self.default_act[block_style]
+        return tuple(i % num_stages for i in out_indices)
 
-        with binarizer_sharing_scope():  # one shared learned binarizer (BBC MLP) per network
-            self._make_stem_layer(in_channels, stem_channels)
-            unit_cfg = dict(
-                conv_cfg=self.conv_cfg,
-                norm_cfg=self.norm_cfg,
-                act_cfg=self.act_cfg,
-                shortcut=self.shortcut,
+    def make_res_layer(self, num_blocks, in_channels, out_channels, stride):
+        """One stage: ``num_blocks`` blocks, the first with ``stride`` and the shortcut."""
+        blocks = []
+        for j in range(num_blocks):
+            block_stride = stride if j == 0 else 1
+            blocks.append(
+                self.block(
+                    in_channels,
+                    out_channels,
+                    stride=block_stride,
+                    downsample=SHORTCUTS[self.shortcut](
+                        in_channels, out_channels, block_stride, self.norm_cfg
+                    ),
+                    with_cp=self.with_cp,
+                    binary_conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg,
+                    act_cfg=self.act_cfg,
+                )
             )
-            self.res_layers = []
-            channels = stem_channels
-            for i, (num_blocks, stride) in enumerate(zip(stage_blocks, strides)):
-                out_channels = base_channels * 2**i
-                blocks = []
-                for j in range(num_blocks):
-                    blocks.append(
-                        block(
-                            channels,
-                            out_channels,
-                            stride if j == 0 else 1,
-                            with_cp=with_cp,
-                            **unit_cfg,
-                        )
-                    )
-                    channels = out_channels
-                name = f'layer{i + 1}'
-                self.add_module(name, nn.Sequential(*blocks))
-                self.res_layers.append(name)
-        self.out_channels = [base_channels * 2**i for i in range(num_stages)]
-        self._freeze_stages()
+            in_channels = out_channels
+        return nn.Sequential(*blocks)
 
     def _make_stem_layer(self, in_channels, stem_channels):
         """Real stem: 7x7 stride-2 conv -> BN -> act, then a 3x3 stride-2 max-pool."""
@@ -311,6 +350,7 @@ class BinaryResNet(BaseModule):
         return tuple(outs)
 
     def train(self, mode=True):
+        """As mmpretrain's ``ResNet.train``: frozen stages stay frozen, ``norm_eval`` BNs eval."""
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:

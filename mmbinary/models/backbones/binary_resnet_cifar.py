@@ -22,9 +22,8 @@ from mmcv.cnn import build_norm_layer
 
 from mmbinary.registry import MODELS
 
-from .binary_resnet import AdaBinBlock, BinaryResNet, ShortcutA, build_act
-
-__all__ = ['BinaryResNetCifar', 'ShortcutA']
+from ..utils import build_act
+from .binary_resnet import BinaryResNet, BiRealBasicBlock
 
 
 @MODELS.register_module()
@@ -62,7 +61,9 @@ class BinaryResNetCifar(BinaryResNet):
     """
 
     arch_settings = {
-        'adabin': {depth: (AdaBinBlock, ((depth - 2) // 6,) * 3) for depth in (20, 32, 44, 56, 110)}
+        'adabin': {
+            depth: (BiRealBasicBlock, ((depth - 2) // 6,) * 3) for depth in (20, 32, 44, 56, 110)
+        }
     }
     shortcut = 'option_a'
 

@@ -12,29 +12,32 @@ The ``T^2`` factor (Hinton et al., 2015) keeps the soft term's gradient scale in
 
 The teacher is any mmpretrain classifier given by a config file and a checkpoint. It sees the
 same (student-normalised) input, is frozen, always in eval mode, and is *not a submodule* of the
-student: it is not in ``state_dict()``, ``parameters()`` or ``modules()``, so checkpoints hold
-the student only (they load into the plain :class:`ImageClassifier` config), optimizers, EMA and
-``init_cfg`` never see it, and parameter counts are the student's. ``model.to(...)`` /
-``.cuda()`` move it with the student.
+student (:class:`~mmbinary.models.utils.FrozenTeacherMixin`): checkpoints hold the student only
+(they load into the plain :class:`ImageClassifier` config), optimizers, EMA and ``init_cfg``
+never see it, and parameter counts are the student's. ``model.to(...)`` / ``.cuda()`` move it
+with the student.
 """
 
-import copy
-import os.path as osp
 from typing import List, Optional, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
-from mmengine.runner.checkpoint import load_checkpoint
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmbinary.binarizers.base import check_positive
-from mmbinary.models.pose.distill import load_teacher_config
 from mmbinary.registry import MODELS
+
+from ..utils import (
+    FrozenTeacherMixin,
+    build_frozen_teacher,
+    check_same_normalisation,
+    check_teacher,
+    unwrap_model_config,
+)
 
 KD_KEYS = ('teacher_config', 'teacher_checkpoint', 'soft_weight', 'hard_weight', 'temperature')
 
@@ -58,16 +61,11 @@ def student_classifier_config(model_cfg: dict) -> dict:
     A checkpoint trained with distillation holds the student only; this config tests, runs or
     exports it without a teacher.
     """
-    cfg = copy.deepcopy(dict(model_cfg))
-    if cfg.get('type') in ('KDImageClassifier', 'mmbinary.KDImageClassifier'):
-        cfg['type'] = 'ImageClassifier'
-        for key in KD_KEYS:
-            cfg.pop(key, None)
-    return cfg
+    return unwrap_model_config(model_cfg, 'KDImageClassifier', 'ImageClassifier', KD_KEYS)
 
 
 @MODELS.register_module()
-class KDImageClassifier(ImageClassifier):
+class KDImageClassifier(FrozenTeacherMixin, ImageClassifier):
     """:class:`ImageClassifier` trained by distillation from a frozen real-valued teacher.
 
     ``loss`` returns ``loss_soft`` (``soft_weight * T^2 * CE_soft``, see the module docstring)
@@ -130,19 +128,13 @@ class KDImageClassifier(ImageClassifier):
         if self.soft_weight == 0 and self.hard_weight == 0:
             raise ValueError(f'{owner}: soft_weight and hard_weight are both 0; nothing to learn')
         self.temperature = float(check_positive(owner, 'temperature', temperature))
-        if teacher_config is None:
-            raise ValueError(f'{owner} needs teacher_config (the teacher model config file)')
-        teacher_cfg = load_teacher_config(teacher_config)
-        if 'model' not in teacher_cfg:
-            raise KeyError(f'{owner}: teacher_config {teacher_config!r} has no "model"')
-        if not isinstance(teacher_checkpoint, str) or not osp.isfile(teacher_checkpoint):
-            raise FileNotFoundError(
-                f'{owner}: teacher_checkpoint {teacher_checkpoint!r} is not a file. Give the '
-                f'checkpoint of the teacher {teacher_config!r} (e.g. from the mmpretrain model '
-                'zoo, downloaded beforehand), or train the plain ImageClassifier without '
-                'distillation.'
-            )
-        _check_same_normalisation(teacher_cfg, data_preprocessor)
+        teacher_cfg = check_teacher(
+            owner,
+            teacher_config,
+            teacher_checkpoint,
+            'train the plain ImageClassifier without distillation',
+        )
+        check_same_normalisation(owner, teacher_cfg, data_preprocessor)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -157,33 +149,23 @@ class KDImageClassifier(ImageClassifier):
                 f'{owner} needs a single-label classification head (ClsHead or a subclass such '
                 f'as LinearClsHead), got {type(self.head).__name__}'
             )
-        teacher = MMPRETRAIN_MODELS.build(teacher_cfg.model)
         student_classes = _num_classes(self.head, 'student')
-        teacher_classes = _num_classes(getattr(teacher, 'head', None), 'teacher')
-        if teacher_classes != student_classes:
-            raise ValueError(
-                f'{owner}: the teacher {teacher_config!r} predicts {teacher_classes} classes, '
-                f'the student {student_classes}; they must classify the same classes'
+
+        def same_classes(teacher):
+            teacher_classes = _num_classes(getattr(teacher, 'head', None), 'teacher')
+            if teacher_classes != student_classes:
+                raise ValueError(
+                    f'{owner}: the teacher {teacher_config!r} predicts {teacher_classes} '
+                    f'classes, the student {student_classes}; they must classify the same classes'
+                )
+
+        self._hold_teacher(
+            build_frozen_teacher(
+                MMPRETRAIN_MODELS, teacher_cfg.model, teacher_checkpoint, check=same_classes
             )
-        load_checkpoint(teacher, teacher_checkpoint, map_location='cpu', strict=True)
-        teacher.requires_grad_(False)
-        teacher.eval()
-        # A list hides the teacher from nn.Module: no state_dict, parameters(), train(), init.
-        self._teacher = [teacher]
+        )
         self.teacher_config = teacher_config
         self.teacher_checkpoint = teacher_checkpoint
-
-    @property
-    def teacher(self) -> nn.Module:
-        """The frozen teacher (eval mode, no gradients; not a submodule)."""
-        return self._teacher[0]
-
-    def _apply(self, fn, *args, **kwargs):
-        """``.to()``, ``.cuda()``, ``.half()``, ... move and cast the teacher too."""
-        super()._apply(fn, *args, **kwargs)
-        if '_teacher' in self.__dict__:  # not yet during ImageClassifier.__init__
-            self.teacher._apply(fn, *args, **kwargs)
-        return self
 
     @torch.no_grad()
     def teacher_logits(self, inputs: Tensor) -> Tensor:
@@ -227,27 +209,3 @@ def _num_classes(head, who: str) -> int:
             'distillation needs classification heads such as LinearClsHead'
         )
     return num_classes
-
-
-def _check_same_normalisation(teacher_cfg: Config, data_preprocessor):
-    """The teacher sees the student's normalised input: mean, std and to_rgb must agree.
-
-    mmpretrain configs keep ``data_preprocessor`` at the top level (the runner merges it into
-    ``model``), so the teacher's is looked for in ``model`` and then at the top level.
-    """
-    teacher_pre = (
-        teacher_cfg.model.get('data_preprocessor') or teacher_cfg.get('data_preprocessor') or {}
-    )
-    student_pre = data_preprocessor if isinstance(data_preprocessor, dict) else {}
-    for key in ('mean', 'std', 'to_rgb'):
-        t, s = teacher_pre.get(key), student_pre.get(key)
-        if t is not None and s is not None and _as_list(t) != _as_list(s):
-            raise ValueError(
-                f'KDImageClassifier: the teacher normalises its input with {key}={t!r}, the '
-                f"student with {s!r}; the teacher sees the student's normalised input, so they "
-                'must agree'
-            )
-
-
-def _as_list(value):
-    return [float(v) for v in value] if isinstance(value, (list, tuple)) else [value]

@@ -4,9 +4,8 @@ Xu, Chen, He, Wang, Cheng, "Improving Binary Neural Networks through Fully Utili
 Weights", arXiv 2110.05850. The abstract says that the real-valued latent weights are added to
 the computation graph as a real-valued feature extractor that aids binary training, with a
 specialised supervision (ResNet-18 63.4 %, ResNet-34 67.0 % ImageNet top-1). **No code and no
-method details are published**; everything below is our reconstruction
-(``../shared/notes/papers.md``, section 2), each choice a config switch of
-:class:`LatentWeightClassifier`:
+method details are published**; everything below is our reconstruction, each choice a config
+switch of :class:`LatentWeightClassifier`:
 
 * **Real path** [reconstruction]: during training, the whole network runs a second time with
   every binarizer of every binary layer bypassed (:func:`bypass_binarizers`), i.e. the *same*
@@ -30,7 +29,6 @@ Nothing of the real path exists in eval mode: ``predict`` and ``'tensor'`` mode 
 """
 
 import contextlib
-import copy
 from typing import List, Optional, Tuple
 
 import torch.nn.functional as F
@@ -44,7 +42,8 @@ from mmbinary.binarizers.base import check_positive
 from mmbinary.layers.binary_conv import BinaryLayerMixin
 from mmbinary.registry import MODELS
 
-LATENT_HEAD_PREFIX = 'latent_head.'
+from ..utils import exclude_from_state_dict, unwrap_model_config
+
 LATENT_KEYS = (
     'latent_loss_weight',
     'mimic_loss_weight',
@@ -194,8 +193,7 @@ class LatentWeightClassifier(ImageClassifier):
                 else MMPRETRAIN_MODELS.build(latent_head)
             )
             # Keep the auxiliary head out of checkpoints (and accept checkpoints without it).
-            self._register_state_dict_hook(_drop_latent_head_state)
-            self.register_load_state_dict_post_hook(_ignore_missing_latent_head)
+            exclude_from_state_dict(self, 'latent_head')
         else:
             self.latent_head = None
 
@@ -254,25 +252,8 @@ def plain_classifier_config(model_cfg: dict) -> dict:
 
     Checkpoints of a latent-weight model load into it (strictly) for testing and export.
     """
-    cfg = copy.deepcopy(dict(model_cfg))
-    if cfg.get('type') in ('LatentWeightClassifier', 'mmbinary.LatentWeightClassifier'):
-        cfg['type'] = 'ImageClassifier'
-        for key in LATENT_KEYS:
-            cfg.pop(key, None)
-    return cfg
+    return unwrap_model_config(model_cfg, 'LatentWeightClassifier', 'ImageClassifier', LATENT_KEYS)
 
 
 def _as_tuple(feats):
     return feats if isinstance(feats, tuple) else (feats,)
-
-
-def _drop_latent_head_state(module, state_dict, prefix, local_metadata):
-    for key in [k for k in state_dict if k.startswith(prefix + LATENT_HEAD_PREFIX)]:
-        del state_dict[key]
-    return state_dict
-
-
-def _ignore_missing_latent_head(module, incompatible_keys):
-    missing = incompatible_keys.missing_keys
-    nested = f'.{LATENT_HEAD_PREFIX}'
-    missing[:] = [k for k in missing if not (k.startswith(LATENT_HEAD_PREFIX) or nested in k)]

@@ -206,6 +206,6 @@ def test_bad_values_are_clear_errors():
         build(latent_loss_weight=-1)
     with pytest.raises(ValueError, match='mimic_loss_weight must be >= 0, got -0.5'):
         build(mimic_loss_weight=-0.5)
-    with pytest.raises(ValueError, match=r'with_cp=True\) in .backbone\.layer1\.0'):
+    with pytest.raises(ValueError, match=r"with_cp=True\) in 'backbone'"):
         build(backbone=dict(BACKBONE, with_cp=True))
     assert isinstance(build(), LatentWeightClassifier)

@@ -7,7 +7,7 @@ from torch import nn
 
 from mmbinary.layers import BinaryConv2d, Maxout
 from mmbinary.models.backbones import BinaryResNetCifar
-from mmbinary.models.backbones.binary_resnet import ShortcutA
+from mmbinary.models.utils import ShortcutA
 
 ADABIN_CONV = dict(
     type='BinaryConv2d',
@@ -108,22 +108,20 @@ def test_option_a_shortcut_values_by_hand():
         ShortcutA(16, 8, 1)
 
 
-def test_unit_adds_the_option_a_shortcut():
+def test_block_adds_the_option_a_shortcut_then_its_own_input():
     model = BinaryResNetCifar(depth=20).eval()
-    unit = model.layer2[0].unit1  # 16 -> 32 channels, stride 2
-    assert isinstance(unit.shortcut, ShortcutA) and model.layer2[0].unit2.shortcut is None
+    block = model.layer2[0]  # 16 -> 32 channels, stride 2
+    assert isinstance(block.downsample, ShortcutA) and model.layer2[1].downsample is None
     x = torch.randn(1, 16, 8, 8)
     with torch.no_grad():
-        shortcut = unit.shortcut(x)
+        shortcut = block.downsample(x)
         # 8 zero channels, the 16 input channels subsampled, 8 zero channels
         assert torch.equal(shortcut[:, :8], torch.zeros(1, 8, 4, 4))
         assert torch.equal(shortcut[:, 8:24], x[:, :, ::2, ::2])
         assert torch.equal(shortcut[:, 24:], torch.zeros(1, 8, 4, 4))
-        assert torch.allclose(unit(x), unit.act(unit.norm(unit.conv(x)) + shortcut))
-        # an identity unit adds its input
-        same = model.layer2[0].unit2
-        y = torch.randn(1, 32, 4, 4)
-        assert torch.allclose(same(y), same.act(same.norm(same.conv(y)) + y))
+        # the first unit adds the shortcut, the second its own input
+        y = block.act1(block.norm1(block.conv1(x)) + shortcut)
+        assert torch.allclose(block(x), block.act2(block.norm2(block.conv2(y)) + y))
 
 
 def test_binary_convs_use_the_configured_binarizers():
@@ -131,7 +129,7 @@ def test_binary_convs_use_the_configured_binarizers():
     convs = [m for m in model.modules() if isinstance(m, BinaryConv2d)]
     assert len({id(c.weight_binarizer.mlp) for c in convs}) == 1  # one MLP per network
     other = BinaryResNetCifar(depth=20, conv_cfg=BBC_CONV)
-    assert other.layer1[0].unit1.conv.weight_binarizer.mlp is not convs[0].weight_binarizer.mlp
+    assert other.layer1[0].conv1.weight_binarizer.mlp is not convs[0].weight_binarizer.mlp
     assert isinstance(model.stem[2], nn.PReLU) and isinstance(model.stem[0], nn.Conv2d)
     assert not isinstance(model.stem[0], BinaryConv2d)  # the stem is real
 
@@ -142,7 +140,7 @@ def test_frozen_stages_and_norm_eval():
     assert not any(p.requires_grad for p in model.stem.parameters())
     assert not any(p.requires_grad for p in model.layer1.parameters())
     assert all(p.requires_grad for p in model.layer2.parameters())
-    assert not model.layer3[0].unit1.norm.training
+    assert not model.layer3[0].norm1.training
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():

@@ -1,7 +1,7 @@
 """BHRNet: an HRNet whose residual 3x3 convolutions are binary, Bi-Real style [reconstruction].
 
 BBC (He et al., TCSVT 2023) reports binary HRNets ("BHRNet") on COCO but publishes no
-architecture; this is our reconstruction (``../shared/notes/papers.md``), switchable by config:
+architecture; this is our reconstruction, switchable by config:
 
 * MMPose's :class:`~mmpose.models.backbones.HRNet` structure and arguments, unchanged;
 * every 3x3 convolution of a residual block is binary (``binary_conv_cfg``) and has **its own**
@@ -29,78 +29,14 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer
 from mmpose.models.backbones import HRNet
-from mmpose.models.backbones.resnet import BasicBlock, Bottleneck, get_expansion
+from mmpose.models.backbones.resnet import Bottleneck, get_expansion
 
-from mmbinary.binarizers import binarizer_sharing_scope
 from mmbinary.binarizers.base import check_choice
-from mmbinary.models.backbones.binary_resnet import build_act, real_shortcut
 from mmbinary.registry import MODELS
+from mmbinary.scope import build_scope
 
-DEFAULT_BINARY_CONV = dict(type='BinaryConv2d')
-DEFAULT_ACT = dict(type='PReLU')
-
-
-class BiRealBasicBlock(BasicBlock):
-    """MMPose's ``BasicBlock`` with two binary 3x3 convs, each with its own shortcut.
-
-    ``y1 = act1(BN1(conv1(x)) + shortcut(x))``, ``y = act2(BN2(conv2(y1)) + y1)``; ``shortcut``
-    is ``downsample`` (real) or the identity.
-
-    Args:
-        binary_conv_cfg (dict): config of the two 3x3 convs. Default ``dict(type='BinaryConv2d')``.
-        act_cfg (dict): activation after each addition. Default ``dict(type='PReLU')``.
-        Other arguments: as :class:`mmpose.models.backbones.resnet.BasicBlock` (``conv_cfg`` is
-        accepted for interface compatibility; this block has no other conv).
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        out_channels,
-        expansion=1,
-        stride=1,
-        dilation=1,
-        downsample=None,
-        style='pytorch',
-        with_cp=False,
-        conv_cfg=None,
-        norm_cfg=None,
-        binary_conv_cfg=None,
-        act_cfg=None,
-        init_cfg=None,
-    ):
-        super().__init__(
-            in_channels,
-            out_channels,
-            expansion=expansion,
-            stride=stride,
-            dilation=dilation,
-            downsample=downsample,
-            style=style,
-            with_cp=with_cp,
-            conv_cfg=copy.deepcopy(binary_conv_cfg or DEFAULT_BINARY_CONV),
-            norm_cfg=norm_cfg or dict(type='BN'),
-            init_cfg=init_cfg,
-        )
-        if downsample is None and (stride != 1 or in_channels != out_channels):
-            raise ValueError(
-                f'{type(self).__name__}: a downsample module is needed for stride={stride}, '
-                f'{in_channels} -> {out_channels} channels'
-            )
-        del self.relu  # replaced by one activation per binary conv
-        act_cfg = act_cfg or DEFAULT_ACT
-        self.act1 = build_act(act_cfg, self.mid_channels)
-        self.act2 = build_act(act_cfg, out_channels)
-
-    def _inner_forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.act1(self.norm1(self.conv1(x)) + identity)
-        return self.act2(self.norm2(self.conv2(out)) + out)
-
-    def forward(self, x):
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._inner_forward, x, use_reentrant=False)
-        return self._inner_forward(x)
+from ..utils import build_act, real_shortcut
+from .binary_resnet import DEFAULT_ACT, DEFAULT_BINARY_CONV, BiRealBasicBlock
 
 
 class BiRealBottleneck(Bottleneck):
@@ -253,11 +189,12 @@ class BHRNet(HRNet):
             ``'transition'``, ``'fusion'`` (the fuse layers' 1x1 and strided 3x3 convs) and
             ``'bottleneck_1x1'``. Default ``()``.
 
-    One learned binarizer (BBC MLP) is shared by all binary convs of one BHRNet.
+    One learned binarizer (BBC MLP) is shared by all binary convs of one model
+    (:mod:`mmbinary.scope`).
 
     Example:
         >>> import torch
-        >>> from mmbinary.models.pose import BHRNet
+        >>> from mmbinary.models import BHRNet
         >>> extra = dict(
         ...     stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK',
         ...                 num_blocks=(4,), num_channels=(64,)),
@@ -315,7 +252,7 @@ class BHRNet(HRNet):
             name: _BoundBlock(block, binary_conv_cfg=binary_conv_cfg, act_cfg=act_cfg)
             for name, block in self.binary_blocks.items()
         }
-        with binarizer_sharing_scope():  # one shared learned binarizer per network
+        with build_scope():  # one shared learned binarizer per network
             super().__init__(
                 extra,
                 in_channels=in_channels,

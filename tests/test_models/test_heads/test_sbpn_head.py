@@ -7,7 +7,9 @@ from mmpose.structures import PoseDataSample
 from torch import nn
 
 from mmbinary.layers import BinaryConv2d, BinaryConvTranspose2d
-from mmbinary.models.pose import SBPNHead
+from mmbinary.models import SBPNHead
+
+pytestmark = pytest.mark.usefixtures('mmpose_scope')
 
 BBC = dict(weight_binarizer='MLPBinarizer', center_weight=True)
 

@@ -2,7 +2,7 @@
 
 SBPN ("simple binary pose network", BBC, He et al., TCSVT 2023) is a binary ResNet backbone with
 a SimpleBaseline head; the paper does not publish its design, so this head is our
-reconstruction (``../shared/notes/papers.md``), with every choice a config switch:
+reconstruction, with every choice a config switch:
 
 * three x2 upsampling stages of 256 channels, then a 1x1 conv to K heatmaps (Xiao et al. 2018);
 * ``upsample_mode='deconv'``: 4x4 stride-2 transposed conv -> BN -> act per stage;
@@ -12,8 +12,8 @@ reconstruction (``../shared/notes/papers.md``), with every choice a config switc
 * a binary stage gets a Bi-Real shortcut by default: ``y = act(BN(layer(x)) + shortcut(x))`` with
   ``shortcut(x) = up2(x)``, or ``up2(BN(conv1x1(x)))`` (real) when the channels change;
 * the final 1x1 layer stays real (``final_layer``, as :class:`HeatmapHead`);
-* learned binarizers (BBC's MLP) are shared by the head's binary layers; the backbone has its
-  own (each module builds inside its own :func:`~mmbinary.binarizers.binarizer_sharing_scope`).
+* learned binarizers (BBC's MLP) are shared by every binary layer of the model, head and
+  backbone alike (one :func:`~mmbinary.scope.build_scope` per model).
 
 With the defaults (real deconvs, no shortcut) the head *is* MMPose's ``HeatmapHead``, parameter
 names included. Loss, decoding, flip test and prediction are inherited from it.
@@ -27,10 +27,11 @@ from mmengine.model import BaseModule
 from mmpose.models.heads import HeatmapHead
 from torch import nn
 
-from mmbinary.binarizers import binarizer_sharing_scope
 from mmbinary.binarizers.base import check_choice
-from mmbinary.models.backbones.binary_resnet import build_act
 from mmbinary.registry import MODELS
+from mmbinary.scope import build_scope
+
+from ..utils import build_act
 
 # kernel size -> (padding, output_padding) of a stride-2 transposed conv that doubles the size
 DECONV_PADDING = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
@@ -139,7 +140,7 @@ class SBPNHead(HeatmapHead):
 
     Example:
         >>> import torch
-        >>> from mmbinary.models.pose import SBPNHead
+        >>> from mmbinary.models import SBPNHead
         >>> head = SBPNHead(512, 17, deconv_cfg=dict(type='BinaryConvTranspose2d'),
         ...                 act_cfg=dict(type='PReLU'))
         >>> head((torch.rand(1, 512, 8, 6),)).shape
@@ -178,7 +179,7 @@ class SBPNHead(HeatmapHead):
         self.act_cfg = copy.deepcopy(act_cfg) if act_cfg else dict(type='ReLU')
         self.shortcut = (self.layer_cfg is not None) if shortcut is None else bool(shortcut)
         self.upsample_cfg = copy.deepcopy(upsample_cfg) if upsample_cfg else dict(mode='nearest')
-        with binarizer_sharing_scope():  # the head's binary layers share one learned binarizer
+        with build_scope():  # built directly: its binary layers share one learned binarizer
             super().__init__(
                 in_channels,
                 out_channels,

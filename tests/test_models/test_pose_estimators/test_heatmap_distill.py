@@ -8,7 +8,9 @@ from mmengine.structures import InstanceData, PixelData
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
 
-from mmbinary.models.pose import HeatmapDistillLoss, student_config
+from mmbinary.models import HeatmapDistillLoss, student_config
+
+pytestmark = pytest.mark.usefixtures('mmpose_scope')
 
 PRE = dict(
     type='PoseDataPreprocessor',

@@ -4,7 +4,6 @@ from mmengine.registry import DefaultScope
 
 from mmbinary.layers import BinaryConv2d
 from mmbinary.models import BinaryResNet
-from mmbinary.models.backbones.binary_resnet import BinaryConvUnit
 
 
 def expected_params(style, stage_blocks, width=64, stem=64, in_channels=3):
@@ -102,5 +101,11 @@ def test_bad_arguments_name_the_value():
         BinaryResNet(strides=(1, 2, 2))
     with pytest.raises(ValueError, match=r'strides \(1, 0, 2, 2\): every stride must be an int'):
         BinaryResNet(strides=(1, 0, 2, 2))
-    with pytest.raises(ValueError, match=r"invalid shortcut 'B'; allowed: \['option_a', 'real'\]"):
-        BinaryConvUnit(16, 32, 2, dict(type='BinaryConv2d'), dict(type='BN'), None, shortcut='B')
+
+    class BadShortcut(BinaryResNet):
+        shortcut = 'B'
+
+    with pytest.raises(
+        ValueError, match=r"shortcut must be one of \['option_a', 'real'\], got 'B'"
+    ):
+        BadShortcut()

@@ -7,7 +7,9 @@ from torch import nn
 
 from mmbinary.binarizers import MLPBinarizer
 from mmbinary.layers import BinaryConv2d
-from mmbinary.models.pose import BHRNet, BiRealBasicBlock, BiRealBottleneck
+from mmbinary.models import BHRNet, BiRealBasicBlock, BiRealBottleneck
+
+pytestmark = pytest.mark.usefixtures('mmpose_scope')
 
 
 def hrnet_extra(widths=(32, 64, 128, 256), modules=(1, 4, 3), blocks=4):

@@ -1,0 +1,3 @@
+from .sbpn_head import SBPNHead, UpsampleUnit
+
+__all__ = ['SBPNHead', 'UpsampleUnit']

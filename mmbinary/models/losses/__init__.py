@@ -1,0 +1,3 @@
+from .heatmap_distill_loss import HeatmapDistillLoss
+
+__all__ = ['HeatmapDistillLoss']

@@ -1,0 +1,3 @@
+from .heatmap_distill import HeatmapDistillEstimator, student_config
+
+__all__ = ['HeatmapDistillEstimator', 'student_config']
