@@ -1,0 +1,31 @@
+"""Deploy: binary models as real 1-bit inference graphs (converter, packed format, back ends)."""
+
+from .converter import (
+    DeployedBinaryConv,
+    DeployError,
+    InputSign,
+    convert_model,
+    deploy_binary_layer,
+)
+from .packing import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    pack_bits,
+    pack_code,
+    unpack_bits,
+    xnor_popcount_conv2d,
+)
+
+__all__ = [
+    'FORMAT_NAME',
+    'FORMAT_VERSION',
+    'DeployError',
+    'DeployedBinaryConv',
+    'InputSign',
+    'convert_model',
+    'deploy_binary_layer',
+    'pack_bits',
+    'pack_code',
+    'unpack_bits',
+    'xnor_popcount_conv2d',
+]
