@@ -7,6 +7,7 @@ from .converter import (
     convert_model,
     deploy_binary_layer,
 )
+from .exporter import DeployedModel, InferenceNet, export_model, read_export
 from .packing import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -21,11 +22,15 @@ __all__ = [
     'FORMAT_VERSION',
     'DeployError',
     'DeployedBinaryConv',
+    'DeployedModel',
+    'InferenceNet',
     'InputSign',
     'convert_model',
     'deploy_binary_layer',
+    'export_model',
     'pack_bits',
     'pack_code',
+    'read_export',
     'unpack_bits',
     'xnor_popcount_conv2d',
 ]

@@ -382,7 +382,10 @@ def _strip(path: Optional[str]) -> Optional[str]:
 
 
 def convert_model(
-    net: nn.Module, example: torch.Tensor, fold_bn: bool = True
+    net: nn.Module,
+    example: torch.Tensor,
+    fold_bn: bool = True,
+    bn_pairs: Optional[Dict[str, str]] = None,
 ) -> Tuple[nn.Module, Dict[str, dict]]:
     """Convert an eval network (tensor in, tensor out) into its inference form.
 
@@ -390,6 +393,8 @@ def convert_model(
         net: the inference path of a model, e.g. :class:`mmbinary.deploy.InferenceNet`.
         example: an input of the static shape the export is for (used to trace the data flow).
         fold_bn: fold a BatchNorm that alone reads a binary layer's output into the layer.
+        bn_pairs: ``{layer path: BatchNorm path}`` to fold, instead of tracing (to rebuild an
+            export's structure).
 
     Returns:
         ``(deployed, report)``: a converted copy of ``net`` (``net`` is untouched) and, per
@@ -422,7 +427,10 @@ def convert_model(
             'nothing 1-bit to export: the model has no layer with both weights and inputs '
             'binarized (BinaryConv2d / BinaryConvTranspose2d / BinaryLinear)'
         )
-    pairs = find_bn_after(net, example, binary) if fold_bn else {}
+    if bn_pairs is not None:
+        pairs = dict(bn_pairs)
+    else:
+        pairs = find_bn_after(net, example, binary) if fold_bn else {}
     report = {}
     for path, layer in layers.items():
         bn_path = pairs.get(path)
