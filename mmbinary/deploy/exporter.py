@@ -56,7 +56,6 @@ def task_of(cfg) -> str:
 
 def build_model(cfg) -> nn.Module:
     """Build the config's model in eval mode, without pretrained weights."""
-    import mmbinary  # noqa: F401  (registers the mmbinary modules, compat fixes)
     from mmengine.registry import DefaultScope
 
     if task_of(cfg) == 'pose':
@@ -90,7 +89,8 @@ def load_checkpoint_strict(model: nn.Module, checkpoint: str):
     if bad:
         raise DeployError(
             f'{checkpoint} does not fit this config: shape mismatch for {bad[:10]} '
-            f'(e.g. {bad[0]}: checkpoint {tuple(state[bad[0]].shape)}, model {tuple(own[bad[0]].shape)})'
+            f'(e.g. {bad[0]}: checkpoint {tuple(state[bad[0]].shape)}, '
+            f'model {tuple(own[bad[0]].shape)})'
         )
     model.load_state_dict(state)
 
@@ -316,8 +316,8 @@ class DeployedModel:
         expected = tuple(self.input_shape[1:])
         if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
             raise ValueError(
-                f'{self.path}: input must be [N, {", ".join(map(str, expected))}] (the static shape '
-                f'of the export), got {list(batch.shape)}'
+                f'{self.path}: input must be [N, {", ".join(map(str, expected))}] (the static '
+                f'shape of the export), got {list(batch.shape)}'
             )
         return np.concatenate([self._run(batch[i : i + 1]) for i in range(batch.shape[0])])
 

@@ -144,7 +144,8 @@ def load_into(net: torch.nn.Module, out_dir: str) -> torch.nn.Module:
     missing = [k for k in missing if k.rpartition('.')[0] not in binary]
     if missing or unexpected:
         raise ValueError(
-            f'{out_dir}: packed tensors do not fit the config: missing {missing}, unexpected {unexpected}'
+            f'{out_dir}: packed tensors do not fit the config: missing {missing}, '
+            f'unexpected {unexpected}'
         )
     return net.eval()
 
