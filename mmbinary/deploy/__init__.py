@@ -16,6 +16,7 @@ from .packing import (
     unpack_bits,
     xnor_popcount_conv2d,
 )
+from .size import deployed_size, export_size
 
 __all__ = [
     'FORMAT_NAME',
@@ -27,7 +28,9 @@ __all__ = [
     'InputSign',
     'convert_model',
     'deploy_binary_layer',
+    'deployed_size',
     'export_model',
+    'export_size',
     'pack_bits',
     'pack_code',
     'read_export',
