@@ -196,21 +196,23 @@ def export(
 
 
 def quantize_real_part(model, calibration, log=print):
-    """NNCF post-training INT8 quantization of the real layers; the 1-bit convs are ignored."""
+    """NNCF post-training INT8 quantization of the real convs / matmuls only.
+
+    Element-wise ops stay in float: a quantized residual add perturbs the value that the next
+    explicit sign reads and flips signs near 0 (measured on a BBC ResNet-18: relative logit error
+    0.70 with NNCF's defaults). The 1-bit convs are left alone.
+    """
     nncf = require('nncf')
     if not calibration:
         raise ValueError('openvino back end: precision int8 needs calibration inputs')
-    binary = [
-        n.get_friendly_name()
-        for n in model.get_ordered_ops()
-        if n.get_type_name() == 'BinaryConvolution'
-    ]
+    real = ('Convolution', 'GroupConvolution', 'ConvolutionBackpropData', 'MatMul')
+    keep_float = sorted({n.get_type_name() for n in model.get_ordered_ops()} - set(real))
     log(f'NNCF: calibrating the real layers on {len(calibration)} inputs ...')
     return nncf.quantize(
         model,
         nncf.Dataset(calibration),
         subset_size=len(calibration),
-        ignored_scope=nncf.IgnoredScope(names=binary, validate=False),
+        ignored_scope=nncf.IgnoredScope(types=keep_float, validate=False),
     )
 
 
