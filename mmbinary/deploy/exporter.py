@@ -280,11 +280,13 @@ class DeployedModel:
         self.backend, self.precision = self.meta['backend'], self.meta['precision']
         self.input_shape = self.meta['input_shape']
         self.config_path = osp.join(self.path, self.meta['config'])
+        self.runtime_precision = 'f32'  # OpenVINO: what the CPU runs for the precision hint
         if self.backend == 'openvino':
             from .backends.openvino import OpenVINORunner
 
             self._run = OpenVINORunner(osp.join(self.path, 'model.xml'), self.precision, threads)
             self.threads = self._run.threads
+            self.runtime_precision = self._run.runtime_precision
         elif self.backend == 'onnx':
             from .backends.onnx import ONNXRunner
 
@@ -323,6 +325,7 @@ class DeployedModel:
 
     def __repr__(self) -> str:
         return (
-            f'DeployedModel({self.path!r}, backend={self.backend}, precision={self.precision}, '
+            f'DeployedModel({self.path!r}, backend={self.backend}, precision={self.precision} '
+            f'(runs {self.runtime_precision}), '
             f'threads={self.threads}, input={self.input_shape})'
         )

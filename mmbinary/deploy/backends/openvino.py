@@ -227,6 +227,9 @@ class OpenVINORunner:
             config['INFERENCE_NUM_THREADS'] = int(threads)
         self.compiled = core.compile_model(core.read_model(xml), 'CPU', config)
         self.threads = int(self.compiled.get_property('INFERENCE_NUM_THREADS'))
+        # what the CPU runs: a CPU without bf16 support (e.g. AVX2 only) keeps f32 for a bf16 hint
+        hint = self.compiled.get_property('INFERENCE_PRECISION_HINT')
+        self.runtime_precision = hint.get_type_name()
         self.request = self.compiled.create_infer_request()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
