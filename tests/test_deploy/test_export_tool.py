@@ -1,13 +1,16 @@
 """tools/deploy/export.py: the bad-input behaviour of issue 9 and the one-line summary."""
 
+import json
 import os
 import os.path as osp
 import sys
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
+from mmbinary.deploy import DeployedModel
 from mmbinary.deploy.exporter import build_model
 from mmbinary.deploy.utils import require
 
@@ -46,6 +49,16 @@ def test_export_writes_a_complete_folder_with_a_summary(checkpoint, tmp_path, ca
     assert lines[-1].startswith('wrote packed (f32) export of') and str(out) in lines[-1]
     assert sorted(os.listdir(out)) == ['config.py', 'deploy.json', 'model.bin', 'model.json']
     assert os.listdir(tmp_path) == ['packed']  # no temporary folder left
+    model = DeployedModel(str(out))
+    assert (model.backend, model.precision, model.input_shape) == ('packed', 'f32', [1, 3, 8, 8])
+    assert model(np.zeros((3, 3, 8, 8), np.float32)).shape == (3, 10)
+    with pytest.raises(ValueError, match=r'input must be \[N, 3, 8, 8\].*got \[1, 3, 9, 8\]'):
+        model(np.zeros((1, 3, 9, 8), np.float32))
+    manifest = json.loads((out / 'model.json').read_text())
+    manifest['version'] = 2
+    (out / 'model.json').write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match='not a mmbinary-packed v1 file'):
+        DeployedModel(str(out))
 
 
 def test_existing_out_refused_unless_force(checkpoint, tmp_path, capsys):
