@@ -128,3 +128,21 @@ def test_precision_needs_openvino(checkpoint, tmp_path, capsys):
         capsys,
     )
     assert '--precision bf16 needs --backend openvino' in msg
+
+
+def test_package_imports_without_the_backends():
+    import subprocess
+
+    code = (
+        'import sys\n'
+        "for name in ('openvino', 'nncf', 'onnx', 'onnxruntime'):\n"
+        '    sys.modules[name] = None\n'
+        'import mmbinary.deploy, mmbinary.apis\n'
+        "print('imported')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith('imported')
