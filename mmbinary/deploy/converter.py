@@ -31,6 +31,7 @@ from mmbinary.binarizers import AdaBinActivation, BaseBinarizer
 from mmbinary.layers import BinaryConv2d, BinaryConvTranspose2d, BinaryLayerMixin, BinaryLinear
 
 KINDS = ('conv2d', 'conv_transpose2d', 'linear')
+TERMS = ('scale', 'bias', 'window_scale', 'mask_scale', 'mask_window_scale')
 
 
 class DeployError(ValueError):
@@ -99,26 +100,27 @@ class DeployedBinaryConv(nn.Module):
         self.stride, self.padding = _pair(stride), _pair(padding)
         self.dilation, self.output_padding = _pair(dilation), _pair(output_padding)
         self.register_buffer('code', code.float().contiguous())
-        for name, value in dict(
+        ones = torch.ones(self._ones_shape())
+        optional = dict(
             scale=scale,
             bias=bias,
             window_scale=window_scale,
             mask_scale=mask_scale,
             mask_window_scale=mask_window_scale,
-        ).items():
-            self.register_buffer(name, None if value is None else value.float().contiguous())
-        ones = torch.ones(self._ones_shape())
-        self.register_buffer('ones', ones if self.has_window_terms else None)
+        )
+        present = any(optional[n] is not None for n in TERMS[2:])
+        optional['ones'] = ones if present else None
+        for name, value in optional.items():
+            # an absent term is a plain None attribute, not a None buffer: torch.export
+            # mis-indexes the buffers when a None buffer sits between two tensors
+            if value is None:
+                setattr(self, name, None)
+            else:
+                self.register_buffer(name, value.float().contiguous())
 
     @property
     def out_channels(self) -> int:
         return self.scale.numel()
-
-    @property
-    def has_window_terms(self) -> bool:
-        return any(
-            v is not None for v in (self.window_scale, self.mask_scale, self.mask_window_scale)
-        )
 
     def _ones_shape(self):
         if self.kind == 'linear':

@@ -17,11 +17,10 @@ from typing import Dict
 import numpy as np
 import torch
 
-from ..converter import DeployedBinaryConv
+from ..converter import TERMS, DeployedBinaryConv
 from ..packing import FORMAT_NAME, FORMAT_VERSION, WORD_BITS, pack_code, unpack_bits
 
 ALIGN = 64
-TERMS = ('scale', 'bias', 'window_scale', 'mask_scale', 'mask_window_scale')
 
 
 class _Blob:
