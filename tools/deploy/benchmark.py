@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 import torch
+from torch import nn
 
 from mmbinary.deploy import DeployedBinaryConv, InferenceNet, convert_model
 from mmbinary.deploy.exporter import build_model, load_checkpoint_strict
@@ -214,8 +215,11 @@ def per_layer(args, converted, example, threads):
         c = {
             'PyTorch FP32 conv': torch_candidate(float_conv.eval()),
             'OpenVINO FP32 conv': openvino_candidate(float_conv, x, threads, binary=False),
-            'OpenVINO BinaryConvolution': openvino_candidate(module, x, threads),
-            'OpenVINO exact-INT8 form': openvino_candidate(module, x, threads, exact_int8=True),
+            # wrapped: a root buffer named `code` clashes with GraphModule.code in torch.export
+            'OpenVINO BinaryConvolution': openvino_candidate(nn.Sequential(module), x, threads),
+            'OpenVINO exact-INT8 form': openvino_candidate(
+                nn.Sequential(module), x, threads, exact_int8=True
+            ),
         }
         times = time_interleaved(c, x.numpy(), args.iters, args.rounds, args.warmup)
         label = (
