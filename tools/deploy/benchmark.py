@@ -1,0 +1,289 @@
+"""Latency of a binary model in every back end beside every way to run its FP32 counterpart.
+
+End to end (and per binary layer with ``--per-layer``), at each ``--threads`` count: warm-up,
+then ``--rounds`` rounds in which every candidate runs ``--iters`` calls in turn (interleaved, so
+a load change hits all candidates alike); medians and the 10-90 % spread of the per-call times.
+The detected ISA is printed (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI`` / ``=AVX2`` emulate CPUs
+without AMX / AVX-512; OpenVINO and oneDNN honour it).
+
+Candidates: the binary model in PyTorch eager as trained, converted (constants) in PyTorch
+eager, OpenVINO with ``BinaryConvolution`` and an f32 / bf16 / NNCF-int8 real part, OpenVINO
+exact-INT8 form, ONNX Runtime; the FP32 counterpart (``--fp32``: SimpleBaseline-ResNet-18,
+HRNet-W32 or ResNet-18) in PyTorch FP32, OpenVINO FP32, BF16 and NNCF INT8. NNCF calibrates on
+random inputs here: latency does not depend on the calibration data (accuracy does).
+
+Example:
+    python tools/deploy/benchmark.py \
+        configs/coco_tiny/td-hm_sbpn-bireal18_1xb4-60e_coco-tiny-256x192.py \
+        --fp32 simplebaseline-r18 --threads 1 2 --per-layer --markdown bench.md
+"""
+
+import argparse
+import os
+import os.path as osp
+import tempfile
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmbinary.deploy import DeployedBinaryConv, InferenceNet, convert_model
+from mmbinary.deploy.exporter import build_model, load_checkpoint_strict
+
+FP32 = {
+    'simplebaseline-r18': (
+        'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
+        dict(model=dict(backbone=dict(depth=18, init_cfg=None), head=dict(in_channels=512))),
+    ),
+    'hrnet-w32': (
+        'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py',
+        dict(model=dict(backbone=dict(init_cfg=None))),
+    ),
+    'resnet18': ('mmpretrain::resnet/resnet18_8xb32_in1k.py', {}),
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Benchmark a binary model against FP32')
+    parser.add_argument('config', help='binary model config')
+    parser.add_argument('checkpoint', nargs='?', help='its checkpoint (default: random init)')
+    parser.add_argument('--fp32', default='simplebaseline-r18', choices=[*FP32, 'none'])
+    parser.add_argument('--input-shape', type=int, nargs=2, default=(256, 192), metavar=('H', 'W'))
+    parser.add_argument('--threads', type=int, nargs='+', default=[1, 2])
+    parser.add_argument('--iters', type=int, default=20, help='calls per candidate per round')
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--per-layer', action='store_true', help='also time each binary conv')
+    parser.add_argument('--skip', nargs='*', default=[], help='candidate names to leave out')
+    parser.add_argument('--markdown', help='write the tables to this markdown file')
+    return parser.parse_args(argv)
+
+
+def detected_isa() -> str:
+    flags = set()
+    if osp.exists('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    flags = set(line.split(':', 1)[1].split())
+                    break
+    wanted = [
+        'avx2',
+        'avx512f',
+        'avx512_vnni',
+        'avx512_vpopcntdq',
+        'avx512_bf16',
+        'amx_int8',
+        'amx_bf16',
+    ]
+    isa = ' '.join(f for f in wanted if f in flags) or 'unknown'
+    limit = os.environ.get('ONEDNN_MAX_CPU_ISA')
+    try:
+        import openvino as ov
+
+        caps = ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+        isa += f' | OpenVINO CPU: {" ".join(caps)}'
+    except Exception:  # noqa: BLE001  (report what can be detected)
+        pass
+    return isa + (f' | ONEDNN_MAX_CPU_ISA={limit}' if limit else '')
+
+
+def openvino_candidate(*args, **kwargs):
+    """An OpenVINO runner, or ``None`` (reported) if this CPU / ISA limit cannot compile it."""
+    try:
+        return _openvino_candidate(*args, **kwargs)
+    except RuntimeError as e:
+        print(f'  candidate skipped: {str(e).splitlines()[0][:200]}')
+        return None
+
+
+def _openvino_candidate(net, example, threads, precision='f32', binary=True, exact_int8=False):
+    import openvino as ov
+
+    from mmbinary.deploy.backends import openvino as backend
+
+    with torch.no_grad():
+        model = ov.convert_model(torch.export.export(net.eval(), (example,), strict=False))
+    model.reshape(list(example.shape))
+    if binary:
+        backend.rewrite_binary_convs(model, exact_int8=exact_int8)
+    if precision == 'int8':
+        calib = [
+            np.random.default_rng(i).standard_normal(example.shape, np.float32) for i in range(8)
+        ]
+        model = backend.quantize_real_part(model, calib, log=lambda s: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = osp.join(tmp, 'model.xml')
+        ov.save_model(model, xml, compress_to_fp16=False)
+        runner = backend.OpenVINORunner(xml, 'bf16' if precision == 'bf16' else 'f32', threads)
+    return runner
+
+
+def onnx_candidate(net, example, threads):
+    from mmbinary.deploy.backends import onnx as backend
+
+    tmp = tempfile.mkdtemp()
+    backend.export(net, example, tmp)
+    return backend.ONNXRunner(osp.join(tmp, 'model.onnx'), threads)
+
+
+def torch_candidate(net):
+    def run(x):
+        with torch.no_grad():
+            return net(torch.from_numpy(x))
+
+    return run
+
+
+def time_interleaved(candidates, x, iters, rounds, warmup):
+    """``{name: per-call seconds}``, candidates interleaved round by round."""
+    candidates = {k: v for k, v in candidates.items() if v is not None}
+    for run in candidates.values():
+        for _ in range(warmup):
+            run(x)
+    times = {name: [] for name in candidates}
+    for r in range(rounds):
+        for name, run in candidates.items():
+            for _ in range(iters):
+                t = time.perf_counter()
+                run(x)
+                times[name].append(time.perf_counter() - t)
+        print(f'  round {r + 1}/{rounds} done')
+    return times
+
+
+def summary(times):
+    ms = np.array(times) * 1e3
+    return float(np.median(ms)), float(np.percentile(ms, 10)), float(np.percentile(ms, 90))
+
+
+def end_to_end(args, net, converted, fp32_net, example, threads):
+    torch.set_num_threads(threads)
+    c = {}
+    c['binary | PyTorch eager, as trained'] = torch_candidate(net)
+    c['binary | PyTorch eager, converted constants'] = torch_candidate(converted)
+    for precision in ('f32', 'bf16', 'int8'):
+        name = f'binary | OpenVINO BinaryConvolution, real part {precision}'
+        c[name] = openvino_candidate(converted, example, threads, precision)
+    c['binary | OpenVINO exact-INT8 form, real part bf16'] = openvino_candidate(
+        converted, example, threads, 'bf16', exact_int8=True
+    )
+    c['binary | ONNX Runtime (Sign + Conv on +/-1)'] = onnx_candidate(converted, example, threads)
+    if fp32_net is not None:
+        c['FP32 counterpart | PyTorch FP32'] = torch_candidate(fp32_net)
+        for precision in ('f32', 'bf16', 'int8'):
+            name = f'FP32 counterpart | OpenVINO {precision}'
+            c[name] = openvino_candidate(fp32_net, example, threads, precision, binary=False)
+    c = {k: v for k, v in c.items() if k not in args.skip}
+    return time_interleaved(c, example.numpy(), args.iters, args.rounds, args.warmup)
+
+
+def per_layer(args, converted, example, threads):
+    """Each distinct binary conv shape alone: PyTorch FP32 conv, OpenVINO FP32 conv,
+    BinaryConvolution, exact-INT8 form."""
+    shapes = {}
+
+    def hook(module, inputs, _):
+        key = (
+            module.kind,
+            tuple(inputs[0].shape),
+            tuple(module.code.shape),
+            module.stride,
+            module.groups,
+        )
+        shapes.setdefault(key, (module, inputs[0].detach().clone()))
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in converted.modules()
+        if isinstance(m, DeployedBinaryConv) and m.kind == 'conv2d'
+    ]
+    with torch.no_grad():
+        converted(example)
+    for h in handles:
+        h.remove()
+    rows = []
+    torch.set_num_threads(threads)
+    for (_, in_shape, w_shape, stride, groups), (module, x) in shapes.items():
+        with torch.no_grad():
+            out = module(x)
+        macs = out.numel() * int(np.prod(w_shape[1:]))
+        float_conv = torch.nn.Conv2d(
+            w_shape[1] * groups, w_shape[0], w_shape[2:], stride, module.padding, groups=groups
+        )
+        c = {
+            'PyTorch FP32 conv': torch_candidate(float_conv.eval()),
+            'OpenVINO FP32 conv': openvino_candidate(float_conv, x, threads, binary=False),
+            # wrapped: a root buffer named `code` clashes with GraphModule.code in torch.export
+            'OpenVINO BinaryConvolution': openvino_candidate(nn.Sequential(module), x, threads),
+            'OpenVINO exact-INT8 form': openvino_candidate(
+                nn.Sequential(module), x, threads, exact_int8=True
+            ),
+        }
+        times = time_interleaved(c, x.numpy(), args.iters, args.rounds, args.warmup)
+        label = (
+            f'{w_shape[1] * groups}->{w_shape[0]} ch {in_shape[2]}x{in_shape[3]} '
+            f'k{w_shape[2]} s{stride[0]}'
+        )
+        for name, t in times.items():
+            med = summary(t)[0]
+            rows.append((label, name, threads, med, macs / med / 1e6))
+    return rows
+
+
+def main(argv=None):
+    from mmengine.config import Config
+    from mmengine.hub import get_config
+
+    args = parse_args(argv)
+    isa = detected_isa()
+    print(f'ISA: {isa}')
+    cfg = Config.fromfile(args.config)
+    model = build_model(cfg)
+    if args.checkpoint:
+        load_checkpoint_strict(model, args.checkpoint)
+    example = torch.randn(1, 3, *args.input_shape)
+    net = InferenceNet(model).eval()
+    converted, _ = convert_model(net, example)
+    fp32_net = None
+    if args.fp32 != 'none':
+        path, options = FP32[args.fp32]
+        fp32_cfg = get_config(path)  # resolves mmpose:: / mmpretrain:: package configs
+        fp32_cfg.merge_from_dict(options)
+        fp32_net = InferenceNet(build_model(fp32_cfg)).eval()
+    lines = [
+        f'ISA: {isa}',
+        '',
+        f'model: `{args.config}`, input 1x3x{args.input_shape[0]}x{args.input_shape[1]}',
+        '',
+    ]
+    lines += ['| candidate | threads | median ms | p10-p90 ms |', '|---|---|---|---|']
+    layer_rows = []
+    for threads in args.threads:
+        print(f'end to end, {threads} thread(s):')
+        for name, t in end_to_end(args, net, converted, fp32_net, example, threads).items():
+            med, lo, hi = summary(t)
+            print(f'{name:60s} {threads}  {med:8.2f} ms  ({lo:.2f}-{hi:.2f})')
+            lines.append(f'| {name} | {threads} | {med:.2f} | {lo:.2f}-{hi:.2f} |')
+        if args.per_layer:
+            layer_rows += per_layer(args, converted, example, threads)
+    if layer_rows:
+        lines += [
+            '',
+            '| layer | candidate | threads | median ms | G MAC/s |',
+            '|---|---|---|---|---|',
+        ]
+        for label, name, threads, med, gmacs in layer_rows:
+            print(f'{label:32s} {name:28s} {threads}  {med:7.3f} ms  {gmacs:7.1f} G MAC/s')
+            lines.append(f'| {label} | {name} | {threads} | {med:.3f} | {gmacs:.1f} |')
+    if args.markdown:
+        tmp = args.markdown + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        os.replace(tmp, args.markdown)
+        print(f'wrote {args.markdown}')
+
+
+if __name__ == '__main__':
+    main()

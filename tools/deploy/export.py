@@ -1,0 +1,72 @@
+"""Export a trained binary model to OpenVINO IR, ONNX or the packed 1-bit file.
+
+Example:
+    python tools/deploy/export.py \
+        configs/coco_tiny/td-hm_sbpn-bireal18_1xb4-60e_coco-tiny-256x192.py \
+        work_dirs/sbpn18/epoch_60.pth --backend openvino --out work_dirs/sbpn18_ov
+
+The export folder holds ``deploy.json``, the config and the back end's files; load it with
+``mmbinary.deploy.DeployedModel(DIR)`` or ``mmbinary.apis.init_deployed_pose_model(DIR)``.
+"""
+
+import argparse
+import sys
+
+from mmbinary.deploy.converter import DeployError
+from mmbinary.deploy.exporter import BACKENDS, export_model
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Export a binary model with real 1-bit weights')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint of that config (keys must match)')
+    parser.add_argument('--backend', required=True, choices=BACKENDS, help='where to export to')
+    parser.add_argument('--out', required=True, help='export folder (must not exist)')
+    parser.add_argument(
+        '--input-shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='static input size (default: the config)',
+    )
+    parser.add_argument(
+        '--precision',
+        default='f32',
+        choices=['f32', 'bf16', 'int8'],
+        help='precision of the real layers (bf16 / int8: openvino only; int8 calibrates with NNCF '
+        "on the config's test set)",
+    )
+    parser.add_argument(
+        '--exact-int8',
+        action='store_true',
+        help='openvino: binary convs as exact INT8 convs of +/-1 instead of BinaryConvolution',
+    )
+    parser.add_argument('--calib-num', type=int, default=20, help='images for int8 calibration')
+    parser.add_argument('--force', action='store_true', help='replace an existing --out folder')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.precision != 'f32' and args.backend != 'openvino':
+        sys.exit(
+            f'error: --precision {args.precision} needs --backend openvino (got {args.backend})'
+        )
+    try:
+        export_model(
+            args.config,
+            args.checkpoint,
+            args.backend,
+            args.out,
+            input_shape=args.input_shape,
+            precision=args.precision,
+            exact_int8=args.exact_int8,
+            force=args.force,
+            calibration_num=args.calib_num,
+        )
+    except (DeployError, FileExistsError, FileNotFoundError, ImportError) as e:
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    main()
