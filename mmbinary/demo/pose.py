@@ -68,19 +68,17 @@ class TopdownPoseModel:
 
     @classmethod
     def from_deployed(cls, deploy_dir: str):
-        """A deployed export (``mmbinary.apis.init_deployed_pose_model``), the fast CPU path.
+        """An export of ``tools/deploy/export.py`` (``init_deployed_pose_model``), fast on CPU.
 
         Raises:
-            DemoError: this installation has no ``mmbinary.apis.init_deployed_pose_model``.
+            DemoError: ``deploy_dir`` is not a readable export, or its back end is not installed.
         """
+        from mmbinary.apis import init_deployed_pose_model
+
         try:
-            from mmbinary.apis import init_deployed_pose_model
-        except ImportError as error:
-            raise DemoError(
-                f'--deployed {deploy_dir} needs mmbinary.apis.init_deployed_pose_model (the '
-                f'deploy tools), which this installation does not have ({error})'
-            ) from error
-        return cls(init_deployed_pose_model(deploy_dir))
+            return cls(init_deployed_pose_model(deploy_dir))
+        except (FileNotFoundError, ImportError, ValueError) as error:
+            raise DemoError(f'cannot load the export {deploy_dir}: {error}') from error
 
     def predict(self, img: np.ndarray, bboxes: np.ndarray) -> List:
         """One ``PoseDataSample`` per box (``(N, >= 4)``, xyxy); ``[]`` when there is none."""

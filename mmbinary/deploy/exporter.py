@@ -70,28 +70,24 @@ def build_model(cfg) -> nn.Module:
 
 
 def load_checkpoint_strict(model: nn.Module, checkpoint: str):
-    """Load ``checkpoint`` into ``model``; every key must match (missing / unexpected are named)."""
+    """Load ``checkpoint`` into ``model`` safely; every key and shape must match.
+
+    Loaded with :func:`mmbinary.utils.safe_torch_load` (``weights_only``) and compared with
+    :func:`mmbinary.utils.check_state_dict`, which names the first missing / unexpected /
+    mismatched keys.
+    """
+    from mmbinary.utils import check_state_dict, safe_torch_load
+
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    state = safe_torch_load(checkpoint, map_location='cpu')
     state = state.get('state_dict', state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        raise DeployError(f'{checkpoint} holds {type(state).__name__}, not a state dict')
     state = {k[len('module.') :] if k.startswith('module.') else k: v for k, v in state.items()}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise DeployError(
-            f'{checkpoint} is not a checkpoint of this config: {len(missing)} missing keys '
-            f'{missing[:10]}{" ..." if len(missing) > 10 else ""}, {len(unexpected)} unexpected '
-            f'keys {unexpected[:10]}{" ..." if len(unexpected) > 10 else ""}'
-        )
-    bad = [k for k in own if own[k].shape != state[k].shape]
-    if bad:
-        raise DeployError(
-            f'{checkpoint} does not fit this config: shape mismatch for {bad[:10]} '
-            f'(e.g. {bad[0]}: checkpoint {tuple(state[bad[0]].shape)}, '
-            f'model {tuple(own[bad[0]].shape)})'
-        )
+    _, message = check_state_dict(model, state)
+    if message:
+        raise DeployError(f'{checkpoint} is not a checkpoint of this config: {message}')
     model.load_state_dict(state)
 
 

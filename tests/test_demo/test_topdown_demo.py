@@ -243,12 +243,56 @@ def test_show_without_display_says_so(model, video, tmp_path, monkeypatch, capsy
     assert captured.out.strip().splitlines()[-1].startswith('1 frames')
 
 
-def test_deployed_without_the_deploy_module(video, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, 'mmbinary.apis', None)  # as before the deploy issue lands
-    assert demo.main(['--deployed', 'export_dir', '--input', video]) == 1
+@pytest.fixture(scope='module')
+def openvino_export(model, tmp_path_factory):
+    """The fixture's SBPN-18 exported by ``tools/deploy/export.py`` to OpenVINO (f32)."""
+    pytest.importorskip('openvino')
+    spec = importlib.util.spec_from_file_location(
+        'export_tool', osp.join(ROOT, 'tools', 'deploy', 'export.py')
+    )
+    export_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(export_tool)
+    out = str(tmp_path_factory.mktemp('demo_export') / 'sbpn18_openvino')
+    export_tool.main([*model, '--backend', 'openvino', '--out', out])
+    return out
+
+
+def test_deployed_export_on_the_video(model, openvino_export, video, tmp_path, capsys):
+    """``--deployed DIR`` runs the OpenVINO export through the same pipeline: same frames, the
+    same people (HOG boxes), keypoints as the PyTorch model's within float rounding."""
+    torch_json, deployed_json = str(tmp_path / 'torch.json'), str(tmp_path / 'deployed.json')
+    out = str(tmp_path / 'deployed.mp4')
+    assert demo.main([*model, '--input', video, '--pred-out', torch_json]) == 0
+    argv = ['--deployed', openvino_export, '--input', video, '--out', out, '--pred-out']
+    assert demo.main([*argv, deployed_json]) == 0
+    capsys.readouterr()
+    (count, fps, size), _ = read_video(video)
+    assert read_video(out)[0] == (count, fps, size)
+    with open(torch_json) as f:
+        reference = json.load(f)
+    with open(deployed_json) as f:
+        deployed = json.load(f)
+    assert len(deployed) == len(reference) == count
+    errors = []
+    for ref_frame, dep_frame in zip(reference, deployed):
+        assert len(dep_frame['instances']) == len(ref_frame['instances']) > 0
+        for ref, dep in zip(ref_frame['instances'], dep_frame['instances']):
+            assert np.allclose(ref['bbox'], dep['bbox'])
+            errors.append(np.abs(np.subtract(ref['keypoints'], dep['keypoints'])).max(axis=1))
+    errors = np.concatenate(errors)
+    print(
+        f'deployed vs PyTorch keypoints: max {errors.max():.2f} px, '
+        f'{(errors <= 0.5).mean():.1%} within 0.5 px'
+    )
+    # sign flips of near-zero pre-activations move a few keypoints (README, Deploy: exactness)
+    assert (errors <= 0.5).mean() >= 0.95
+
+
+def test_deployed_not_an_export(video, tmp_path, capsys):
+    assert demo.main(['--deployed', str(tmp_path), '--input', video]) == 1
     line = error_line(capsys)
-    assert line.startswith('error: --deployed export_dir needs mmbinary.apis.')
-    assert 'init_deployed_pose_model' in line
+    assert line.startswith(f'error: cannot load the export {tmp_path}')
+    assert 'no deploy.json' in line
 
 
 def test_argument_errors(capsys):

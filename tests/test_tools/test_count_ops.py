@@ -193,3 +193,18 @@ def test_metafile_and_readme_numbers_are_the_tools(folder, config):
         readme = f.read()
     row = count_ops_tool.format_result(result, 'markdown').split('|', 2)[2]
     assert row.strip() in readme
+
+
+def test_cli_deployed_size_of_a_binary_resnet(capsys):
+    """``--deployed-size``: the 1-bit part shrinks ~32x (bits + packing + per-channel factors),
+    the real part is the same bytes in FP32 and in the export, INT8 is ~4x on both parts."""
+    config = osp.join(ROOT, 'configs', 'bbc', 'resnet18-bbc_8xb32-120e_in1k.py')
+    result = count_ops_tool.main([config, '--deployed-size', '--input-shape', '64', '64'])
+    sizes = result['sizes']
+    one_bit = result['params_1bit']
+    assert sizes['fp32']['binary'] > 4 * one_bit  # the weights plus the BatchNorms folded in
+    assert one_bit / 8 < sizes['deployed']['binary'] < 1.1 * one_bit / 8
+    assert sizes['deployed']['real'] == sizes['fp32']['real']
+    assert sizes['int8']['binary'] < sizes['fp32']['binary'] / 3.5
+    assert sizes['deployed_int8_real']['real'] == sizes['int8']['real']
+    assert 'deployed, real part f32' in capsys.readouterr().out

@@ -208,6 +208,41 @@ def format_result(result: Dict, fmt: str, title: str = '') -> str:
     )
 
 
+def deployed_sizes(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, Dict[str, int]]:
+    """Bytes per part (binary / real) as FP32, INT8 and as mmbinary's export (1-bit packed).
+
+    The model is converted as ``tools/deploy/export.py`` converts it
+    (:func:`mmbinary.deploy.convert_model`); see :func:`mmbinary.deploy.deployed_size`.
+    """
+    from mmbinary.deploy import InferenceNet, convert_model, deployed_size
+
+    net = InferenceNet(model).eval()
+    converted, report = convert_model(net, torch.zeros(tuple(input_shape)))
+    return deployed_size(net, converted, report)
+
+
+def format_sizes(sizes: Dict[str, Dict[str, int]], fmt: str, title: str = '') -> str:
+    mb = 1e6
+    rows = dict(
+        fp32='FP32',
+        int8='INT8 (int8 weights + a scale per channel)',
+        deployed='deployed, real part f32',
+        deployed_int8_real='deployed, real part INT8',
+    )
+    if fmt == 'json':
+        return json.dumps(sizes, indent=2)
+    if fmt == 'markdown':
+        cells = ' | '.join(
+            f'{sizes[k]["binary"] / mb:.2f} / {sizes[k]["real"] / mb:.2f}' for k in rows
+        )
+        return f'| {title} | {cells} |'
+    lines = [f'size (MB, binary / real / total) of {title}']
+    for key, name in rows.items():
+        b, r = sizes[key]['binary'] / mb, sizes[key]['real'] / mb
+        lines.append(f'  {name:<42} {b:8.2f} / {r:8.2f} / {b + r:8.2f}')
+    return '\n'.join(lines)
+
+
 def parse_args(argv=None):
     from mmengine.config import DictAction
 
@@ -218,6 +253,11 @@ def parse_args(argv=None):
     )
     parser.add_argument('--format', choices=('text', 'json', 'markdown'), default='text')
     parser.add_argument('--per-layer', action='store_true', help='also list every counted layer')
+    parser.add_argument(
+        '--deployed-size',
+        action='store_true',
+        help='also the bytes per part as FP32, INT8 and as the 1-bit export (converts the model)',
+    )
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override settings')
     return parser.parse_args(argv)
 
@@ -230,13 +270,17 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     shape = (1, 3, *args.input_shape) if args.input_shape else default_input_shape(cfg)
-    result = count_ops(build_model_from_config(cfg), shape)
+    model = build_model_from_config(cfg)
+    result = count_ops(model, shape)
     result['input_shape'] = list(shape)
     print(format_result(result, args.format, osp.basename(args.config)))
     if args.per_layer:
         for layer in result['layers']:
             kind = 'BOPs ' if layer['binary'] else 'FLOPs'
             print(f'{kind} {layer["macs"]:>13,d}  {layer["type"]:<22} {layer["name"]}')
+    if args.deployed_size:
+        result['sizes'] = deployed_sizes(model, shape)
+        print(format_sizes(result['sizes'], args.format, osp.basename(args.config)))
     return result
 
 

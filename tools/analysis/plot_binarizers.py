@@ -86,7 +86,9 @@ def learned_mlps(state_dict: dict, center: bool = True):
 def load_state_dict(path: str) -> dict:
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
-    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    from mmbinary.utils import safe_torch_load
+
+    checkpoint = safe_torch_load(path, map_location='cpu')  # weights only: no code runs
     return checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
 
 
