@@ -278,7 +278,13 @@ class DeployedModel:
 
     Args:
         path (str): an export folder written by :func:`export_model` / ``tools/deploy/export.py``.
-        threads (int, optional): CPU threads of the runtime (default: the runtime's own).
+        threads (int, optional): CPU threads of the runtime (default: the runtime's own); a
+            ``native`` binary kernel export also sets the kernel's threads of the process.
+
+    Attributes:
+        binary_kernel (str): what runs the 1-bit convs: ``'openvino'`` (BinaryConvolution),
+            ``'native'`` (mmbinary's MMBinaryConv; ``binary_isa`` names its instruction set),
+            or the back end's own float form (``'onnx'``, ``'packed'``).
 
     Example:
         >>> model = DeployedModel('work_dirs/sbpn18_ov')  # doctest: +SKIP
@@ -300,7 +306,8 @@ class DeployedModel:
         if self.backend == 'openvino':
             from .backends.openvino import OpenVINORunner
 
-            extensions = [self._native_library()] if self.binary_kernel == 'native' else []
+            native = self.binary_kernel == 'native'
+            extensions = [self._native_library(threads)] if native else []
             self._run = OpenVINORunner(
                 osp.join(self.path, 'model.xml'), self.precision, threads, extensions
             )
@@ -318,19 +325,27 @@ class DeployedModel:
         else:
             raise ValueError(f'{path}: unknown back end {self.backend!r}; known: {list(BACKENDS)}')
 
-    def _native_library(self) -> str:
+    def _native_library(self, threads: Optional[int]) -> str:
         """The MMBinaryConv extension (built on first use), or an error naming the fix."""
         try:
             from mmbinary.ops import openvino_ext
 
             path = openvino_ext.library_path()
-            self.binary_isa = openvino_ext.kernel_isa()
         except (ImportError, OSError, RuntimeError) as e:
             raise RuntimeError(
                 f'{self.path} was exported with --binary-kernel native, but its MMBinaryConv '
                 f'extension cannot be loaded here: {e}\nRe-export the model with '
                 "--binary-kernel openvino (OpenVINO's BinaryConvolution) to run it on this machine"
             ) from e
+        try:
+            self.binary_isa = openvino_ext.kernel_isa()
+        except openvino_ext.NativeKernelUnavailable as e:  # a forced path the CPU lacks
+            raise RuntimeError(
+                f'{self.path}: the native binary kernel cannot run: {e} (unset '
+                'MMBINARY_BCONV_ISA to let it pick the best path of this CPU)'
+            ) from e
+        if threads:
+            openvino_ext.set_threads(threads)
         return path
 
     def _rebuild_packed(self) -> nn.Module:

@@ -13,7 +13,7 @@ core folder.
 
 The op picks its instruction set once per process (``mmb_select_isa``): the best one the CPU
 has, or the one forced by ``MMBINARY_BCONV_ISA``; ``MMBINARY_BCONV_THREADS`` (default 1) sets
-the kernel's threads.
+the kernel's threads (:func:`set_threads` changes them for the process).
 
 Example:
     >>> from mmbinary.ops import openvino_ext  # doctest: +SKIP
@@ -208,6 +208,14 @@ def kernel_isa() -> str:
     if not ok.value:
         raise NativeKernelUnavailable(text)
     return text
+
+
+def set_threads(threads: int):
+    """The kernel threads of every ``MMBinaryConv`` of this process (default
+    ``$MMBINARY_BCONV_THREADS`` or 1)."""
+    lib = ctypes.CDLL(library_path())
+    lib.mmbinary_ov_ext_set_threads.argtypes = [ctypes.c_int]
+    lib.mmbinary_ov_ext_set_threads(int(threads))
 
 
 def available(log=None):

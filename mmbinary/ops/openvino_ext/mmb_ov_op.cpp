@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -53,10 +54,23 @@ const IsaChoice &selected_isa() {
 
 int env_threads() {
   const char *v = std::getenv("MMBINARY_BCONV_THREADS");
-  if (!v || !*v) return 1;
-  int t = std::atoi(v);
+  const int t = v && *v ? std::atoi(v) : 1;
   return t > 0 ? t : 1;
 }
+
+// The kernel's threads, for every MMBinaryConv of the process: MMBINARY_BCONV_THREADS (default
+// 1), or what mmbinary_ov_ext_set_threads() set (DeployedModel passes its threads).
+std::atomic<int> g_threads{env_threads()};
+
+// The weights in the ISA's own layout (mmb_bconv_prepack), made on the first evaluate of a
+// node and reused while its constant weight stays at the same address.
+struct Prepacked {
+  std::mutex mutex;
+  const void *source = nullptr;  // the weight constant's bytes
+  int isa = -1, n = 0, in_h = 0, in_w = 0;
+  std::vector<uint64_t> words;
+  bool unavailable = false;
+};
 
 }  // namespace
 
@@ -124,6 +138,7 @@ class MMBinaryConv : public ov::op::Op {
 
   std::shared_ptr<ov::Node> clone_with_new_inputs(const ov::OutputVector &args) const override {
     auto node = std::make_shared<MMBinaryConv>(*this);
+    node->m_prepacked = std::make_shared<Prepacked>();  // its own: the weights may differ
     node->set_arguments(args);
     node->constructor_validate_and_infer_types();
     return node;
@@ -196,9 +211,31 @@ class MMBinaryConv : public ov::op::Op {
     if (m_has_mask_window_scale) p.mask_window_scale = inputs[k++].data<const float>();
     if (m_has_residual) p.residual = inputs[k++].data<const float>();
     if (m_has_prelu) p.prelu = inputs[k++].data<const float>();
-    p.threads = env_threads();
+    p.threads = g_threads.load();
     outputs[0].set_shape(ov::Shape{xs[0], (size_t)p.out_c, (size_t)p.out_h, (size_t)p.out_w});
     char err[512] = {0};
+    {
+      Prepacked &pp = *m_prepacked;
+      std::lock_guard<std::mutex> lock(pp.mutex);
+      const bool same = pp.source == bytes && pp.isa == choice.isa && pp.n == p.n &&
+                        pp.in_h == p.in_h && pp.in_w == p.in_w;
+      if (!same) {
+        const long long words = mmb_bconv_prepack_words(&p, choice.isa, err, sizeof(err));
+        pp.words.assign(words > 0 ? (size_t)words : 0, 0);
+        pp.unavailable = false;
+        if (words <= 0 || mmb_bconv_prepack(&p, choice.isa, pp.words.data(), err, sizeof(err))) {
+          pp.unavailable = true;  // the kernel prepares the weights on each call instead
+          pp.words.clear();
+          err[0] = 0;
+        }
+        pp.source = bytes;
+        pp.isa = choice.isa;
+        pp.n = p.n;
+        pp.in_h = p.in_h;
+        pp.in_w = p.in_w;
+      }
+      if (!pp.unavailable) p.prepacked = pp.words.data();
+    }
     if (mmb_bconv2d_f32(&p, choice.isa, inputs[0].data<const float>(), outputs[0].data<float>(),
                         err, sizeof(err)) != 0)
       OPENVINO_THROW("MMBinaryConv (", mmb_isa_name(choice.isa), "): ", err);
@@ -212,6 +249,7 @@ class MMBinaryConv : public ov::op::Op {
   float m_threshold = 0.0f;
   int64_t m_has_window_scale = 0, m_has_mask_scale = 0, m_has_mask_window_scale = 0;
   int64_t m_has_residual = 0, m_has_prelu = 0;
+  std::shared_ptr<Prepacked> m_prepacked = std::make_shared<Prepacked>();
 };
 
 }  // namespace mmbinary
@@ -221,6 +259,10 @@ extern "C" __attribute__((visibility("default"))) const char *mmbinary_ov_ext_is
   const auto &choice = mmbinary::selected_isa();
   *ok = choice.isa >= 0;
   return choice.isa >= 0 ? mmb_isa_name(choice.isa) : choice.error.c_str();
+}
+
+extern "C" __attribute__((visibility("default"))) void mmbinary_ov_ext_set_threads(int threads) {
+  mmbinary::g_threads.store(threads > 0 ? threads : 1);
 }
 
 extern "C" __attribute__((visibility("default"))) int mmbinary_ov_ext_abi_version() {
