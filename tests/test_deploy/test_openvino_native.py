@@ -351,3 +351,45 @@ def test_export_falls_back_to_binary_convolution_when_it_cannot_build(tmp_path, 
     assert any('native binary kernel unavailable' in m and 'no mmb_bconv.h' in m for m in messages)
     ops = _ops(str(tmp_path / 'model.xml'))
     assert 'MMBinaryConv' not in ops and 'BinaryConvolution' in ops
+
+
+def test_coco_tiny_sbpn18_native_keypoints_match_pytorch(coco_tiny_sbpn18, coco_tiny, tmp_path):
+    """The trained SBPN-18 on the real images, as test_coco_tiny_export checks the other back
+    ends (the same bounds: sign flips of pre-sign values within float rounding of 0)."""
+    from mmpose.apis import inference_topdown, init_model
+
+    from mmbinary.apis import init_deployed_pose_model
+    from mmbinary.deploy.exporter import calibration_inputs
+
+    from .test_coco_tiny_export import _boxes, export_tool
+
+    os.environ['MMBINARY_COCO_TINY'] = osp.join(coco_tiny, '')
+    config, checkpoint = coco_tiny_sbpn18['config'], coco_tiny_sbpn18['checkpoint']
+    out = str(tmp_path / 'openvino_native')
+    export_tool.main(
+        [config, checkpoint, '--out', out, '--backend', 'openvino', '--binary-kernel', 'native']
+    )
+    assert 'BinaryConvolution' not in _ops(osp.join(out, 'model.xml'))
+    model = init_model(config, checkpoint, device='cpu')
+    inputs = np.concatenate(calibration_inputs(Config.fromfile(config), model, 12))
+    with torch.no_grad():
+        ref = InferenceNet(model.eval())(torch.from_numpy(inputs)).numpy()
+    deployed = DeployedModel(out, threads=1)
+    assert deployed.binary_kernel == 'native'
+    diff = np.abs(deployed(inputs) - ref) / np.abs(ref).max()
+    off = (diff > 1e-3).mean()
+    print(f'{deployed!r}: max |heatmap - PyTorch| / max = {diff.max():.2e}, off > 1e-3: {off:.2e}')
+    assert diff.max() <= 0.1 and off <= 0.05
+    ours_model = init_deployed_pose_model(out, threads=1)
+    deltas = []
+    for image, boxes in _boxes(coco_tiny):
+        ours = inference_topdown(ours_model, image, boxes)
+        theirs = inference_topdown(model, image, boxes)
+        assert len(ours) == len(theirs) == len(boxes)
+        for a, b in zip(ours, theirs):
+            delta = np.abs(a.pred_instances.keypoints - b.pred_instances.keypoints).max(-1)
+            deltas.append(delta.ravel())
+    deltas = np.concatenate(deltas)
+    within = (deltas <= 0.5).mean()
+    print(f'native: keypoints within 0.5 px {within:.3f}, max {deltas.max():.2f} px')
+    assert within >= 0.95

@@ -182,9 +182,8 @@ def _mark(net):
 
         def __init__(self, layer, index):
             super().__init__()
-            self.layer = layer
-            value = MARKER_BASE + index
-            self.register_buffer('marker', torch.full(layer.code.shape, value))
+            self.layer = layer  # read for its geometry; its buffers go unused in the trace
+            self.register_buffer('marker', torch.full(layer.code.shape, MARKER_BASE + index))
 
         def forward(self, x):
             m = self.layer
@@ -202,6 +201,8 @@ def _mark(net):
             )
 
     marked = copy.deepcopy(net)
+    if isinstance(marked, DeployedBinaryConv):  # the layer alone: give it a parent
+        marked = nn.Sequential(marked)
     layers = []
     for path, module in list(marked.named_modules()):
         if isinstance(module, DeployedBinaryConv) and module.kind != 'linear':
