@@ -232,8 +232,9 @@ def export_model(
         raise
     meta.update(out=out, seconds=time.time() - start)
     size = sum(osp.getsize(osp.join(out, f)) for f in meta['files'])
+    kernel = f', binary kernel {meta["binary_kernel"]}' if backend == 'openvino' else ''
     log(
-        f'wrote {backend} ({precision}, binary kernel {meta["binary_kernel"]}) export of '
+        f'wrote {backend} ({precision}{kernel}) export of '
         f'{meta["binary_layers"]} binary layers, '
         f'input {shape}, {size / 1e6:.2f} MB to {out} in {meta["seconds"]:.1f} s'
     )
@@ -279,7 +280,8 @@ class DeployedModel:
     Args:
         path (str): an export folder written by :func:`export_model` / ``tools/deploy/export.py``.
         threads (int, optional): CPU threads of the runtime (default: the runtime's own); a
-            ``native`` binary kernel export also sets the kernel's threads of the process.
+            ``native`` binary kernel export runs its kernel on as many threads (set for the
+            process; without ``threads``, ``MMBINARY_BCONV_THREADS`` takes precedence).
 
     Attributes:
         binary_kernel (str): what runs the 1-bit convs: ``'openvino'`` (BinaryConvolution),
@@ -307,11 +309,15 @@ class DeployedModel:
             from .backends.openvino import OpenVINORunner
 
             native = self.binary_kernel == 'native'
-            extensions = [self._native_library(threads)] if native else []
+            extensions = [self._native_library()] if native else []
             self._run = OpenVINORunner(
                 osp.join(self.path, 'model.xml'), self.precision, threads, extensions
             )
             self.threads = self._run.threads
+            if native and (threads or not os.environ.get('MMBINARY_BCONV_THREADS')):
+                from mmbinary.ops import openvino_ext
+
+                openvino_ext.set_threads(self.threads)  # the kernel runs on OpenVINO's threads
             self.runtime_precision = self._run.runtime_precision
         elif self.backend == 'onnx':
             from .backends.onnx import ONNXRunner
@@ -325,7 +331,7 @@ class DeployedModel:
         else:
             raise ValueError(f'{path}: unknown back end {self.backend!r}; known: {list(BACKENDS)}')
 
-    def _native_library(self, threads: Optional[int]) -> str:
+    def _native_library(self) -> str:
         """The MMBinaryConv extension (built on first use), or an error naming the fix."""
         try:
             from mmbinary.ops import openvino_ext
@@ -344,8 +350,6 @@ class DeployedModel:
                 f'{self.path}: the native binary kernel cannot run: {e} (unset '
                 'MMBINARY_BCONV_ISA to let it pick the best path of this CPU)'
             ) from e
-        if threads:
-            openvino_ext.set_threads(threads)
         return path
 
     def _rebuild_packed(self) -> nn.Module:
