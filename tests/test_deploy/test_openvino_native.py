@@ -30,13 +30,13 @@ from torch import nn
 
 from mmbinary.deploy import DeployedModel, InferenceNet, deploy_binary_layer, export_model
 from mmbinary.layers import BinaryConv2d, BinaryConvTranspose2d
+from mmbinary.ops import openvino_ext  # import-safe: the standard library only
 
 from .test_backends import REL_TOL, _checkpoint
 from .test_converter import BINARIZERS, _input
 
 pytest.importorskip('openvino')
 ov_backend = pytest.importorskip('mmbinary.deploy.backends.openvino')
-openvino_ext = pytest.importorskip('mmbinary.ops.openvino_ext')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ISAS = ('portable', 'avx2', 'avx512')
 
