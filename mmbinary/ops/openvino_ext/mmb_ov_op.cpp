@@ -68,8 +68,9 @@ struct Prepacked {
   std::mutex mutex;
   const void *source = nullptr;  // the weight constant's bytes
   int isa = -1, n = 0, in_h = 0, in_w = 0;
-  std::vector<uint64_t> words;
-  bool unavailable = false;
+  // shared: a concurrent evaluate keeps its copy alive if another one rebuilds them
+  std::shared_ptr<std::vector<uint64_t>> words;    // the prepacked weights, or null
+  std::shared_ptr<std::vector<uint64_t>> aligned;  // aligned copy of a misaligned weight, or null
 };
 
 }  // namespace
@@ -195,14 +196,8 @@ class MMBinaryConv : public ov::op::Op {
     p.out_w = (int)((((int64_t)p.in_w - 1) * p.in_dil_w + 1 + p.pad_left + p.pad_right -
                      (int64_t)p.dil_w * (p.kw - 1) - 1) / p.stride_w + 1);
     const uint8_t *bytes = inputs[1].data<const uint8_t>();
-    std::vector<uint64_t> aligned;  // the kernel reads 64-bit words: copy a misaligned constant
-    if (reinterpret_cast<uintptr_t>(bytes) % alignof(uint64_t)) {
-      aligned.resize(inputs[1].get_byte_size() / sizeof(uint64_t));
-      std::memcpy(aligned.data(), bytes, aligned.size() * sizeof(uint64_t));
-      p.weight = aligned.data();
-    } else {
-      p.weight = reinterpret_cast<const uint64_t *>(bytes);
-    }
+    const bool misaligned = reinterpret_cast<uintptr_t>(bytes) % alignof(uint64_t) != 0;
+    p.weight = reinterpret_cast<const uint64_t *>(bytes);
     p.scale = inputs[2].data<const float>();
     p.bias = inputs[3].data<const float>();
     size_t k = 4;
@@ -214,28 +209,41 @@ class MMBinaryConv : public ov::op::Op {
     p.threads = g_threads.load();
     outputs[0].set_shape(ov::Shape{xs[0], (size_t)p.out_c, (size_t)p.out_h, (size_t)p.out_w});
     char err[512] = {0};
+    std::shared_ptr<std::vector<uint64_t>> words, aligned;
     {
       Prepacked &pp = *m_prepacked;
       std::lock_guard<std::mutex> lock(pp.mutex);
       const bool same = pp.source == bytes && pp.isa == choice.isa && pp.n == p.n &&
                         pp.in_h == p.in_h && pp.in_w == p.in_w;
       if (!same) {
-        const long long words = mmb_bconv_prepack_words(&p, choice.isa, err, sizeof(err));
-        pp.words.assign(words > 0 ? (size_t)words : 0, 0);
-        pp.unavailable = false;
-        if (words <= 0 || mmb_bconv_prepack(&p, choice.isa, pp.words.data(), err, sizeof(err))) {
-          pp.unavailable = true;  // the kernel prepares the weights on each call instead
-          pp.words.clear();
-          err[0] = 0;
+        // the kernel reads 64-bit words: an IR constant may sit at any byte offset, so a
+        // misaligned one is copied once (per node and weight address), not per call
+        pp.aligned.reset();
+        if (misaligned) {
+          pp.aligned = std::make_shared<std::vector<uint64_t>>(inputs[1].get_byte_size() /
+                                                               sizeof(uint64_t));
+          std::memcpy(pp.aligned->data(), bytes, pp.aligned->size() * sizeof(uint64_t));
+          p.weight = pp.aligned->data();
         }
+        const long long n_words = mmb_bconv_prepack_words(&p, choice.isa, err, sizeof(err));
+        pp.words.reset();
+        if (n_words > 0) {
+          auto packed = std::make_shared<std::vector<uint64_t>>((size_t)n_words);
+          if (mmb_bconv_prepack(&p, choice.isa, packed->data(), err, sizeof(err)) == 0)
+            pp.words = packed;
+        }
+        err[0] = 0;  // without prepacked weights the kernel prepares them on each call
         pp.source = bytes;
         pp.isa = choice.isa;
         pp.n = p.n;
         pp.in_h = p.in_h;
         pp.in_w = p.in_w;
       }
-      if (!pp.unavailable) p.prepacked = pp.words.data();
+      words = pp.words;
+      aligned = pp.aligned;
     }
+    if (aligned) p.weight = aligned->data();
+    if (words) p.prepacked = words->data();
     if (mmb_bconv2d_f32(&p, choice.isa, inputs[0].data<const float>(), outputs[0].data<float>(),
                         err, sizeof(err)) != 0)
       OPENVINO_THROW("MMBinaryConv (", mmb_isa_name(choice.isa), "): ", err);
