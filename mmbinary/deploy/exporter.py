@@ -27,6 +27,7 @@ from ..version import __version__
 from .converter import DeployError, convert_model
 
 BACKENDS = ('openvino', 'onnx', 'packed')
+BINARY_KERNELS = ('openvino', 'native')  # OpenVINO: BinaryConvolution or mmbinary's MMBinaryConv
 EXPORT_FORMAT, EXPORT_VERSION = 'mmbinary-deploy', 1
 
 
@@ -131,6 +132,7 @@ def export_model(
     input_shape: Optional[Sequence[int]] = None,
     precision: str = 'f32',
     exact_int8: bool = False,
+    binary_kernel: str = 'openvino',
     force: bool = False,
     calibration_num: int = 20,
     log: Callable[[str], None] = print,
@@ -146,6 +148,10 @@ def export_model(
         input_shape (H, W): static input size; default from the config.
         precision (str): real-part precision (``'f32'``; OpenVINO also ``'bf16'``, ``'int8'``).
         exact_int8 (bool): OpenVINO: binary convs in the exact-INT8 form.
+        binary_kernel (str): OpenVINO: ``'openvino'`` (``BinaryConvolution``) or ``'native'``
+            (``MMBinaryConv``, mmbinary's own 1-bit kernel; falls back to ``'openvino'`` with a
+            message if its extension cannot be built here). ``deploy.json`` records the one
+            written.
         force (bool): replace an existing ``out``.
         calibration_num (int): test-set images for INT8 calibration.
         log (callable): progress messages.
@@ -157,6 +163,12 @@ def export_model(
 
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {list(BACKENDS)}, got {backend!r}')
+    if binary_kernel not in BINARY_KERNELS:
+        raise ValueError(
+            f'binary_kernel must be one of {list(BINARY_KERNELS)}, got {binary_kernel!r}'
+        )
+    if binary_kernel != 'openvino' and backend != 'openvino':
+        raise ValueError(f'binary_kernel {binary_kernel!r} needs backend openvino, got {backend!r}')
     out = osp.abspath(out)
     if osp.exists(out) and not force:
         raise FileExistsError(f'{out} exists; pass --force (force=True) to replace it')
@@ -178,6 +190,7 @@ def export_model(
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.', dir=parent)
     try:
         log(f'writing the {backend} export ...')
+        extra = dict(binary_kernel=binary_kernel) if backend == 'openvino' else {}
         written = module.export(
             net,
             example,
@@ -186,6 +199,7 @@ def export_model(
             exact_int8=exact_int8,
             calibration=calibration,
             log=log,
+            **extra,
         )
         with torch.no_grad():
             output_shape = list(net(example).shape)
@@ -196,6 +210,7 @@ def export_model(
             backend=backend,
             precision=precision,
             exact_int8=bool(exact_int8),
+            binary_kernel=written.get('binary_kernel', backend),
             input_shape=shape,
             output_shape=output_shape,
             task=task_of(cfg),
@@ -217,8 +232,10 @@ def export_model(
         raise
     meta.update(out=out, seconds=time.time() - start)
     size = sum(osp.getsize(osp.join(out, f)) for f in meta['files'])
+    kernel = f', binary kernel {meta["binary_kernel"]}' if backend == 'openvino' else ''
     log(
-        f'wrote {backend} ({precision}) export of {meta["binary_layers"]} binary layers, '
+        f'wrote {backend} ({precision}{kernel}) export of '
+        f'{meta["binary_layers"]} binary layers, '
         f'input {shape}, {size / 1e6:.2f} MB to {out} in {meta["seconds"]:.1f} s'
     )
     return meta
@@ -262,7 +279,14 @@ class DeployedModel:
 
     Args:
         path (str): an export folder written by :func:`export_model` / ``tools/deploy/export.py``.
-        threads (int, optional): CPU threads of the runtime (default: the runtime's own).
+        threads (int, optional): CPU threads of the runtime (default: the runtime's own); a
+            ``native`` binary kernel export runs its kernel on as many threads (set for the
+            process; without ``threads``, ``MMBINARY_BCONV_THREADS`` takes precedence).
+
+    Attributes:
+        binary_kernel (str): what runs the 1-bit convs: ``'openvino'`` (BinaryConvolution),
+            ``'native'`` (mmbinary's MMBinaryConv; ``binary_isa`` names its instruction set),
+            or the back end's own float form (``'onnx'``, ``'packed'``).
 
     Example:
         >>> model = DeployedModel('work_dirs/sbpn18_ov')  # doctest: +SKIP
@@ -277,11 +301,23 @@ class DeployedModel:
         self.input_shape = self.meta['input_shape']
         self.config_path = osp.join(self.path, self.meta['config'])
         self.runtime_precision = 'f32'  # OpenVINO: what the CPU runs for the precision hint
+        # the 1-bit kernel that runs: OpenVINO's BinaryConvolution, mmbinary's native one, or
+        # the back end's float form (onnx, packed)
+        self.binary_kernel = self.meta.get('binary_kernel', self.backend)
+        self.binary_isa = None  # native: the instruction set of the kernel
         if self.backend == 'openvino':
             from .backends.openvino import OpenVINORunner
 
-            self._run = OpenVINORunner(osp.join(self.path, 'model.xml'), self.precision, threads)
+            native = self.binary_kernel == 'native'
+            extensions = [self._native_library()] if native else []
+            self._run = OpenVINORunner(
+                osp.join(self.path, 'model.xml'), self.precision, threads, extensions
+            )
             self.threads = self._run.threads
+            if native and (threads or not os.environ.get('MMBINARY_BCONV_THREADS')):
+                from mmbinary.ops import openvino_ext
+
+                openvino_ext.set_threads(self.threads)  # the kernel runs on OpenVINO's threads
             self.runtime_precision = self._run.runtime_precision
         elif self.backend == 'onnx':
             from .backends.onnx import ONNXRunner
@@ -294,6 +330,27 @@ class DeployedModel:
             self._run = self._run_packed
         else:
             raise ValueError(f'{path}: unknown back end {self.backend!r}; known: {list(BACKENDS)}')
+
+    def _native_library(self) -> str:
+        """The MMBinaryConv extension (built on first use), or an error naming the fix."""
+        try:
+            from mmbinary.ops import openvino_ext
+
+            path = openvino_ext.library_path()
+        except (ImportError, OSError, RuntimeError) as e:
+            raise RuntimeError(
+                f'{self.path} was exported with --binary-kernel native, but its MMBinaryConv '
+                f'extension cannot be loaded here: {e}\nRe-export the model with '
+                "--binary-kernel openvino (OpenVINO's BinaryConvolution) to run it on this machine"
+            ) from e
+        try:
+            self.binary_isa = openvino_ext.kernel_isa()
+        except openvino_ext.NativeKernelUnavailable as e:  # a forced path the CPU lacks
+            raise RuntimeError(
+                f'{self.path}: the native binary kernel cannot run: {e} (unset '
+                'MMBINARY_BCONV_ISA to let it pick the best path of this CPU)'
+            ) from e
+        return path
 
     def _rebuild_packed(self) -> nn.Module:
         from mmengine.config import Config
@@ -322,6 +379,7 @@ class DeployedModel:
     def __repr__(self) -> str:
         return (
             f'DeployedModel({self.path!r}, backend={self.backend}, precision={self.precision} '
-            f'(runs {self.runtime_precision}), '
+            f'(runs {self.runtime_precision}), binary_kernel={self.binary_kernel}'
+            f'{f" ({self.binary_isa})" if self.binary_isa else ""}, '
             f'threads={self.threads}, input={self.input_shape})'
         )

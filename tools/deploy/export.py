@@ -5,6 +5,10 @@ Example:
         configs/coco_tiny/td-hm_sbpn-bireal18_1xb4-60e_coco-tiny-256x192.py \
         work_dirs/sbpn18/epoch_60.pth --backend openvino --out work_dirs/sbpn18_ov
 
+    # the binary convs on mmbinary's native 1-bit kernel (an OpenVINO extension op)
+    python tools/deploy/export.py CONFIG CHECKPOINT --backend openvino \
+        --binary-kernel native --out work_dirs/sbpn18_ov_native
+
 The export folder holds ``deploy.json``, the config and the back end's files; load it with
 ``mmbinary.deploy.DeployedModel(DIR)`` or ``mmbinary.apis.init_deployed_pose_model(DIR)``.
 """
@@ -13,7 +17,7 @@ import argparse
 import sys
 
 from mmbinary.deploy.converter import DeployError
-from mmbinary.deploy.exporter import BACKENDS, export_model
+from mmbinary.deploy.exporter import BACKENDS, BINARY_KERNELS, export_model
 
 
 def parse_args(argv=None):
@@ -41,6 +45,14 @@ def parse_args(argv=None):
         action='store_true',
         help='openvino: binary convs as exact INT8 convs of +/-1 instead of BinaryConvolution',
     )
+    parser.add_argument(
+        '--binary-kernel',
+        default='openvino',
+        choices=BINARY_KERNELS,
+        help="openvino: the 1-bit convs as OpenVINO's BinaryConvolution (default); native: as "
+        "mmbinary's MMBinaryConv extension op (its native kernel, built on first use; falls "
+        'back to BinaryConvolution with a message if it cannot be built)',
+    )
     parser.add_argument('--calib-num', type=int, default=20, help='images for int8 calibration')
     parser.add_argument('--force', action='store_true', help='replace an existing --out folder')
     return parser.parse_args(argv)
@@ -52,6 +64,13 @@ def main(argv=None):
         sys.exit(
             f'error: --precision {args.precision} needs --backend openvino (got {args.backend})'
         )
+    if args.binary_kernel != 'openvino' and args.backend != 'openvino':
+        sys.exit(
+            f'error: --binary-kernel {args.binary_kernel} needs --backend openvino '
+            f'(got {args.backend})'
+        )
+    if args.binary_kernel == 'native' and args.exact_int8:
+        sys.exit('error: --exact-int8 and --binary-kernel native are exclusive; choose one')
     try:
         export_model(
             args.config,
@@ -61,6 +80,7 @@ def main(argv=None):
             input_shape=args.input_shape,
             precision=args.precision,
             exact_int8=args.exact_int8,
+            binary_kernel=args.binary_kernel,
             force=args.force,
             calibration_num=args.calib_num,
         )

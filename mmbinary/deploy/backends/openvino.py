@@ -19,15 +19,27 @@ form).
 convolution of +/-1 int8 weights and +/-1 activations (FakeQuantize with 256 levels on
 [-128, 127], which keeps +/-1 exact), so that OpenVINO runs it on its INT8 kernels
 (AMX / VNNI) with integer accumulation.
+
+``binary_kernel='native'`` writes every binary conv / transposed conv as one ``MMBinaryConv``
+node (domain ``mmbinary``) of the extension library in :mod:`mmbinary.ops.openvino_ext`, which
+runs mmbinary's native 1-bit kernel: the input sign, the folded scale / bias and AdaBin's terms
+are inside the node, and a following residual ``Add`` (and a ``PRelu`` after it) are fused into
+it. Each :class:`~mmbinary.deploy.DeployedBinaryConv` is traced as a *marker*: a plain conv of
+the layer's real input and geometry whose constant weight is the layer's marker value
+(``MARKER_BASE + index``) everywhere, found after conversion by that value and replaced by the
+node built from the layer's own buffers. Binary linears stay float matmuls on +/-1 constants.
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..utils import require
 
 PRECISIONS = ('f32', 'bf16', 'int8')
+BINARY_KERNELS = ('openvino', 'native')
+OP_TYPE = 'MMBinaryConv'
+MARKER_BASE = 4096.0  # marker weights: MARKER_BASE + layer index, exact in float32
 
 
 def _is_pm1_select(node) -> bool:
@@ -151,6 +163,258 @@ def rewrite_binary_convs(model, exact_int8: bool = False) -> List[str]:
     return rewritten
 
 
+def _mark(net):
+    """A copy of ``net`` whose binary convs are marker convs, and the original layers in order.
+
+    Returns:
+        ``(marked, layers)``: ``layers[i]`` is ``(path, DeployedBinaryConv)`` of marker ``i``.
+    """
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from ..converter import DeployedBinaryConv
+
+    class Marker(nn.Module):
+        """A conv of the layer's input and geometry, weights all ``MARKER_BASE + index``."""
+
+        def __init__(self, layer, index):
+            super().__init__()
+            self.layer = layer  # read for its geometry; its buffers go unused in the trace
+            self.register_buffer('marker', torch.full(layer.code.shape, MARKER_BASE + index))
+
+        def forward(self, x):
+            m = self.layer
+            if m.kind == 'conv2d':
+                return F.conv2d(x, self.marker, None, m.stride, m.padding, m.dilation, m.groups)
+            return F.conv_transpose2d(
+                x,
+                self.marker,
+                None,
+                m.stride,
+                m.padding,
+                m.output_padding,
+                m.groups,
+                m.dilation,
+            )
+
+    marked = copy.deepcopy(net)
+    if isinstance(marked, DeployedBinaryConv):  # the layer alone: give it a parent
+        marked = nn.Sequential(marked)
+    layers = []
+    for path, module in list(marked.named_modules()):
+        if isinstance(module, DeployedBinaryConv) and module.kind != 'linear':
+            parent, _, name = path.rpartition('.')
+            owner = marked.get_submodule(parent) if parent else marked
+            setattr(owner, name, Marker(module, len(layers)))
+            layers.append((path, module))
+    return marked, layers
+
+
+_CONV_TYPES = (
+    'Convolution',
+    'GroupConvolution',
+    'ConvolutionBackpropData',
+    'GroupConvolutionBackpropData',
+)
+
+
+def _marker_index(node) -> Optional[int]:
+    """The marker index of a converted marker conv, or None for any other node."""
+    if node.get_type_name() not in _CONV_TYPES:
+        return None
+    src = node.input_value(1).get_node()
+    if src.get_type_name() != 'Constant':
+        return None
+    w = src.get_data()
+    first = float(w.reshape(-1)[0])
+    index = first - MARKER_BASE
+    if index < 0 or index != int(index) or not np.all(w == w.reshape(-1)[0]):
+        return None
+    return int(index)
+
+
+def _direct_geometry(layer):
+    """Attributes of the direct conv that the kernel runs for a deployed conv / transposed conv."""
+    from ..converter import DeployError
+
+    kh, kw = layer.code.shape[2:]
+    if layer.kind == 'conv2d':
+        pads = list(layer.padding)
+        return dict(
+            strides=list(layer.stride),
+            dilations=list(layer.dilation),
+            pads_begin=pads,
+            pads_end=pads,
+            input_dilations=[1, 1],
+        )
+    # transposed (packed format v1): input dilated by the stride, padding d (k - 1) - p
+    begin = [d * (k - 1) - p for d, k, p in zip(layer.dilation, (kh, kw), layer.padding)]
+    if min(begin) < 0:
+        raise DeployError(
+            f'native binary kernel: a transposed conv with padding {layer.padding} larger than '
+            f'dilation x (kernel - 1) = {[b + p for b, p in zip(begin, layer.padding)]} has no '
+            'direct form here; export with --binary-kernel openvino'
+        )
+    return dict(
+        strides=[1, 1],
+        dilations=list(layer.dilation),
+        pads_begin=begin,
+        pads_end=[b + o for b, o in zip(begin, layer.output_padding)],
+        input_dilations=list(layer.stride),
+    )
+
+
+def _fusable_residual(node):
+    """``(add, residual)`` if the node's only reader adds a tensor of the output's shape."""
+    targets = list(node.output(0).get_target_inputs())
+    if len(targets) != 1:
+        return None
+    add = targets[0].get_node()
+    if add.get_type_name() != 'Add':
+        return None
+    other = add.input_value(1 - targets[0].get_index())
+    shape = node.get_output_partial_shape(0)
+    if not (shape.is_static and other.get_partial_shape() == shape):
+        return None
+    if other.get_element_type().get_type_name() != 'f32':
+        return None
+    return add, other
+
+
+def _constant(output) -> Optional[np.ndarray]:
+    node = output.get_node()
+    return np.asarray(node.get_data()) if node.get_type_name() == 'Constant' else None
+
+
+def _per_channel(value: Optional[np.ndarray], out_channels: int) -> Optional[np.ndarray]:
+    """A constant as ``float32 [O]`` if it is a scalar or one value per channel, else None."""
+    if value is None or value.ndim > 4:
+        return None
+    flat = value.astype(np.float32).reshape(-1)
+    if flat.size == 1:
+        return np.full(out_channels, flat[0], np.float32)
+    if flat.size == out_channels and (value.ndim == 1 or value.shape[-3:] == (out_channels, 1, 1)):
+        return flat
+    return None
+
+
+def _fusable_prelu(node, out_channels: int):
+    """``(last, slope [O])`` if the node's output only feeds a PReLU with a constant slope.
+
+    Two forms: OpenVINO's ``PRelu``, and the decomposition that the PyTorch front end writes
+    for ``nn.PReLU``: ``Select(Greater(y, 0), y, Multiply(y, slope))``.
+    """
+    readers = [t.get_node() for t in node.output(0).get_target_inputs()]
+    types = sorted(r.get_type_name() for r in readers)
+    if types == ['PRelu']:
+        slope = _per_channel(_constant(readers[0].input_value(1)), out_channels)
+        return None if slope is None else (readers[0], slope)
+    if types != ['Greater', 'Multiply', 'Select']:
+        return None
+    by_type = {r.get_type_name(): r for r in readers}
+    gt, mul, sel = by_type['Greater'], by_type['Multiply'], by_type['Select']
+    y = node.output(0)
+    zero = _constant(gt.input_value(1))
+    if gt.input_value(0) != y or zero is None or zero.size != 1 or float(zero.reshape(-1)[0]):
+        return None
+    ins = list(mul.input_values())
+    other = ins[1] if ins[0] == y else ins[0] if ins[1] == y else None
+    slope = None if other is None else _per_channel(_constant(other), out_channels)
+    if slope is None or [sel.input_value(i) for i in (1, 2)] != [y, mul.output(0)]:
+        return None
+    if sel.input_value(0) != gt.output(0):
+        return None
+    if len(gt.output(0).get_target_inputs()) != 1 or len(mul.output(0).get_target_inputs()) != 1:
+        return None
+    return sel, slope
+
+
+def _native_node(factory, x, layer, residual=None, prelu=None):
+    from ..packing import pack_code
+
+    opset = require('openvino').opset13
+    packed, cin_per_group = pack_code(layer.kind, layer.code, layer.groups)
+    weight = np.ascontiguousarray(packed, dtype='<u8').view(np.uint8)  # [O, kh, kw, 8 words]
+    out_channels = layer.out_channels
+    inputs = [x, opset.constant(weight).output(0)]
+    terms = ('scale', 'bias', 'window_scale', 'mask_scale', 'mask_window_scale')
+    for name in terms:
+        value = getattr(layer, name)
+        if value is not None:
+            inputs.append(opset.constant(value.numpy().astype(np.float32)).output(0))
+    if residual is not None:
+        inputs.append(residual)
+    if prelu is not None:
+        inputs.append(opset.constant(prelu).output(0))
+    attrs = dict(
+        in_channels=cin_per_group * layer.groups,
+        out_channels=out_channels,
+        kernel=list(packed.shape[1:3]),
+        groups=layer.groups,
+        threshold=float(layer.threshold),
+        has_window_scale=int(layer.window_scale is not None),
+        has_mask_scale=int(layer.mask_scale is not None),
+        has_mask_window_scale=int(layer.mask_window_scale is not None),
+        has_residual=int(residual is not None),
+        has_prelu=int(prelu is not None),
+        **_direct_geometry(layer),
+    )
+    return factory.create(OP_TYPE, inputs, attrs)
+
+
+def rewrite_native(model, layers, fuse: bool = True) -> List[str]:
+    """Replace each marker conv of ``model`` by an ``MMBinaryConv`` node, in place.
+
+    Args:
+        model: the converted model of a :func:`_mark`-ed network.
+        layers: ``[(path, DeployedBinaryConv)]`` of the markers, by marker index.
+        fuse (bool): fuse a following residual ``Add`` and ``PRelu`` into the node.
+
+    Returns:
+        The paths of the rewritten layers.
+
+    Raises:
+        DeployError: a marker was not found intact after conversion (OpenVINO folded something
+            into it); the message names the layers.
+    """
+    from mmbinary.ops import openvino_ext
+
+    from ..converter import DeployError
+
+    factory = openvino_ext.node_factory()
+    found = {}
+    for node in model.get_ordered_ops():
+        index = _marker_index(node)
+        if index is not None and index < len(layers):
+            found.setdefault(index, []).append(node)
+    missing = [layers[i][0] for i in range(len(layers)) if len(found.get(i, [])) != 1]
+    if missing:
+        raise DeployError(
+            'native binary kernel: these binary layers were changed by the OpenVINO conversion '
+            f'and cannot be replaced by MMBinaryConv: {missing}; export with '
+            '--binary-kernel openvino'
+        )
+    for index, (_, layer) in enumerate(layers):
+        (marker,) = found[index]
+        x = marker.input_value(0)
+        last, residual, slope = marker, None, None
+        if fuse:
+            add = _fusable_residual(marker)
+            if add is not None:
+                last, residual = add[0], add[1]
+                act = _fusable_prelu(last, layer.out_channels)
+                if act is not None:
+                    last, slope = act
+        node = _native_node(factory, x, layer, residual=residual, prelu=slope)
+        node.set_friendly_name(last.get_friendly_name())
+        last.output(0).replace(node.output(0))
+    model.validate_nodes_and_infer_types()
+    return [path for path, _ in layers]
+
+
 def export(
     net,
     example,
@@ -158,6 +422,7 @@ def export(
     precision: str = 'f32',
     exact_int8: bool = False,
     calibration: Optional[list] = None,
+    binary_kernel: str = 'openvino',
     log=print,
 ) -> Dict[str, object]:
     """Write ``model.xml`` / ``model.bin`` of a converted network for a static input shape.
@@ -171,9 +436,12 @@ def export(
             ``calibration``; the 1-bit convs are left alone).
         exact_int8 (bool): write the exact-INT8 form of the binary convs.
         calibration (list[np.ndarray], optional): inputs for NNCF (``precision='int8'``).
+        binary_kernel (str): ``'openvino'`` (``BinaryConvolution``) or ``'native'``
+            (``MMBinaryConv`` of :mod:`mmbinary.ops.openvino_ext`; if that extension cannot be
+            built here, one message is logged and the export falls back to ``'openvino'``).
 
     Returns:
-        ``dict(files=[...], binary_convs=N)``.
+        ``dict(files=[...], binary_convs=N, binary_kernel=...)``: the kernel actually written.
     """
     import os.path as osp
 
@@ -184,15 +452,41 @@ def export(
         raise ValueError(
             f'openvino back end: precision must be one of {list(PRECISIONS)}, got {precision!r}'
         )
+    if binary_kernel not in BINARY_KERNELS:
+        raise ValueError(
+            f'openvino back end: binary_kernel must be one of {list(BINARY_KERNELS)}, '
+            f'got {binary_kernel!r}'
+        )
+    if binary_kernel == 'native' and exact_int8:
+        raise ValueError(
+            'openvino back end: exact_int8 and binary_kernel native are two different forms of '
+            'the binary convs; choose one'
+        )
+    if binary_kernel == 'native':
+        from mmbinary.ops import openvino_ext
+
+        ok, reason = openvino_ext.available(log=log)
+        if not ok:
+            log(f'native binary kernel unavailable, writing BinaryConvolution instead: {reason}')
+            binary_kernel = 'openvino'
+    layers = None
+    traced = net.eval()
+    if binary_kernel == 'native':
+        traced, layers = _mark(traced)
     with torch.no_grad():
-        program = torch.export.export(net.eval(), (example,), strict=False)
+        program = torch.export.export(traced, (example,), strict=False)
     model = ov.convert_model(program)
     model.reshape(list(example.shape))  # static: OpenVINO's 1-bit kernel needs it
-    rewritten = rewrite_binary_convs(model, exact_int8=exact_int8)
+    if layers is not None:
+        rewritten = rewrite_native(model, layers)
+    else:
+        rewritten = rewrite_binary_convs(model, exact_int8=exact_int8)
     if precision == 'int8':
         model = quantize_real_part(model, calibration, log=log)
     ov.save_model(model, osp.join(out_dir, 'model.xml'), compress_to_fp16=False)
-    return dict(files=['model.xml', 'model.bin'], binary_convs=len(rewritten))
+    return dict(
+        files=['model.xml', 'model.bin'], binary_convs=len(rewritten), binary_kernel=binary_kernel
+    )
 
 
 def quantize_real_part(model, calibration, log=print):
@@ -217,11 +511,26 @@ def quantize_real_part(model, calibration, log=print):
 
 
 class OpenVINORunner:
-    """A compiled export: ``runner(x) -> np.ndarray``."""
+    """A compiled export: ``runner(x) -> np.ndarray``.
 
-    def __init__(self, xml: str, precision: str = 'f32', threads: Optional[int] = None):
+    Args:
+        xml (str): ``model.xml`` of an export.
+        precision (str): the export's real-part precision (``bf16`` sets the compile hint).
+        threads (int, optional): ``INFERENCE_NUM_THREADS``.
+        extensions (list[str]): extension libraries to load first (``MMBinaryConv``).
+    """
+
+    def __init__(
+        self,
+        xml: str,
+        precision: str = 'f32',
+        threads: Optional[int] = None,
+        extensions: Sequence[str] = (),
+    ):
         ov = require('openvino')
         core = ov.Core()
+        for path in extensions:  # before read_model: the IR's custom ops need them
+            core.add_extension(path)
         config = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = int(threads)

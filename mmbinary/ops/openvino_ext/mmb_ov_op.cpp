@@ -1,0 +1,281 @@
+// MMBinaryConv: an OpenVINO op (type "MMBinaryConv", version "mmbinary") whose evaluate() runs
+// mmbinary's native 1-bit convolution (mmb_bconv2d_f32, ../csrc/mmb_bconv.h).
+//
+// Inputs, in this order (the optional ones only where the matching has_* attribute is 1):
+//   0 x                  f32 [N, in_channels, H, W], the real input (bit = x - threshold >= 0)
+//   1 weight             u8 [out_channels, kh, kw, 8 words], packed format v1 (docs/deploy.md)
+//                        as little-endian bytes (the CPU plugin narrows u64 / i64 constants
+//                        to i32, so the words travel as bytes)
+//   2 scale, 3 bias      f32 [out_channels]
+//   window_scale, mask_scale, mask_window_scale   f32 [out_channels]   (AdaBin's terms)
+//   residual             f32, the output's shape, added after the bias
+//   prelu                f32 [out_channels], PReLU slope applied last
+// Output: f32 [N, out_channels, Ho, Wo].
+//
+// A transposed conv is given as its direct conv (packed format v1): input_dilations = its
+// stride, pads = dilation (k - 1) - padding (+ output_padding at the end).
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <openvino/core/extension.hpp>
+#include <openvino/core/op_extension.hpp>
+#include <openvino/op/op.hpp>
+
+extern "C" {
+#include "mmb_bconv.h"
+}
+
+namespace mmbinary {
+
+namespace {
+
+struct IsaChoice {
+  int isa = -1;
+  std::string error;
+};
+
+// The ISA is chosen once per process (MMBINARY_BCONV_ISA forces a path).
+const IsaChoice &selected_isa() {
+  static IsaChoice choice;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    char err[512] = {0};
+    choice.isa = mmb_select_isa(nullptr, err, sizeof(err));
+    if (choice.isa < 0) choice.error = err[0] ? err : "mmb_select_isa failed";
+  });
+  return choice;
+}
+
+int env_threads() {
+  const char *v = std::getenv("MMBINARY_BCONV_THREADS");
+  const int t = v && *v ? std::atoi(v) : 1;
+  return t > 0 ? t : 1;
+}
+
+// The kernel's threads, for every MMBinaryConv of the process: MMBINARY_BCONV_THREADS (default
+// 1), or what mmbinary_ov_ext_set_threads() set (DeployedModel passes its threads).
+std::atomic<int> g_threads{env_threads()};
+
+// The weights in the ISA's own layout (mmb_bconv_prepack), made on the first evaluate of a
+// node and reused while its constant weight stays at the same address.
+struct Prepacked {
+  std::mutex mutex;
+  const void *source = nullptr;  // the weight constant's bytes
+  int isa = -1, n = 0, in_h = 0, in_w = 0;
+  // shared: a concurrent evaluate keeps its copy alive if another one rebuilds them
+  std::shared_ptr<std::vector<uint64_t>> words;    // the prepacked weights, or null
+  std::shared_ptr<std::vector<uint64_t>> aligned;  // aligned copy of a misaligned weight, or null
+};
+
+}  // namespace
+
+class MMBinaryConv : public ov::op::Op {
+ public:
+  OPENVINO_OP("MMBinaryConv", "mmbinary");
+
+  MMBinaryConv() = default;
+
+  void validate_and_infer_types() override {
+    auto fail = [this](const std::string &what) {
+      NODE_VALIDATION_CHECK(this, false, "MMBinaryConv: ", what);
+    };
+    if (m_strides.size() != 2 || m_dilations.size() != 2 || m_pads_begin.size() != 2 ||
+        m_pads_end.size() != 2 || m_input_dilations.size() != 2 || m_kernel.size() != 2)
+      fail("kernel, strides, dilations, pads_begin, pads_end, input_dilations must have 2 values");
+    if (m_groups < 1 || m_in_channels % m_groups || m_out_channels % m_groups)
+      fail("groups=" + std::to_string(m_groups) + " must divide in_channels=" +
+           std::to_string(m_in_channels) + " and out_channels=" + std::to_string(m_out_channels));
+    for (int i = 0; i < 2; i++) {
+      if (m_strides[i] < 1 || m_dilations[i] < 1 || m_input_dilations[i] < 1 || m_kernel[i] < 1 ||
+          m_pads_begin[i] < 0 || m_pads_end[i] < 0)
+        fail("strides, dilations, input_dilations, kernel must be >= 1 and pads >= 0");
+    }
+    const size_t expected = 4 + m_has_window_scale + m_has_mask_scale + m_has_mask_window_scale +
+                            m_has_residual + m_has_prelu;
+    if (get_input_size() != expected)
+      fail("expected " + std::to_string(expected) + " inputs for the has_* attributes, got " +
+           std::to_string(get_input_size()));
+    if (get_input_element_type(0) != ov::element::f32)
+      fail("x must be f32, got " + get_input_element_type(0).get_type_name());
+    if (get_input_element_type(1) != ov::element::u8)
+      fail("weight must be u8 (packed format v1 bytes), got " +
+           get_input_element_type(1).get_type_name());
+    const auto &xs = get_input_partial_shape(0);
+    ov::PartialShape out = ov::PartialShape::dynamic(4);
+    if (xs.rank().is_static()) {
+      if (xs.rank().get_length() != 4) fail("x must be 4-D NCHW, got rank " +
+                                            std::to_string(xs.rank().get_length()));
+      if (xs[1].is_static() && xs[1].get_length() != m_in_channels)
+        fail("x has " + std::to_string(xs[1].get_length()) + " channels, in_channels=" +
+             std::to_string(m_in_channels));
+      out[0] = xs[0];
+      out[1] = m_out_channels;
+      for (int i = 0; i < 2; i++) {
+        if (xs[2 + i].is_static()) {
+          const int64_t full = (xs[2 + i].get_length() - 1) * m_input_dilations[i] + 1 +
+                               m_pads_begin[i] + m_pads_end[i];
+          const int64_t o = (full - m_dilations[i] * (m_kernel[i] - 1) - 1) / m_strides[i] + 1;
+          if (o < 1) fail("the output would be empty for input " + xs.to_string());
+          out[2 + i] = o;
+        }
+      }
+    }
+    const auto &ws = get_input_partial_shape(1);
+    const int64_t words = (m_in_channels / m_groups + 63) / 64;
+    if (ws.is_static() &&
+        ws.to_shape() != ov::Shape{(size_t)m_out_channels, (size_t)m_kernel[0],
+                                   (size_t)m_kernel[1], (size_t)(8 * words)})
+      fail("weight shape " + ws.to_string() + " is not [out_channels, kh, kw, 8 words] = [" +
+           std::to_string(m_out_channels) + ", " + std::to_string(m_kernel[0]) + ", " +
+           std::to_string(m_kernel[1]) + ", " + std::to_string(8 * words) + "]");
+    set_output_type(0, ov::element::f32, out);
+  }
+
+  std::shared_ptr<ov::Node> clone_with_new_inputs(const ov::OutputVector &args) const override {
+    auto node = std::make_shared<MMBinaryConv>(*this);
+    node->m_prepacked = std::make_shared<Prepacked>();  // its own: the weights may differ
+    node->set_arguments(args);
+    node->constructor_validate_and_infer_types();
+    return node;
+  }
+
+  bool visit_attributes(ov::AttributeVisitor &v) override {
+    v.on_attribute("in_channels", m_in_channels);
+    v.on_attribute("out_channels", m_out_channels);
+    v.on_attribute("kernel", m_kernel);
+    v.on_attribute("strides", m_strides);
+    v.on_attribute("dilations", m_dilations);
+    v.on_attribute("pads_begin", m_pads_begin);
+    v.on_attribute("pads_end", m_pads_end);
+    v.on_attribute("input_dilations", m_input_dilations);
+    v.on_attribute("groups", m_groups);
+    v.on_attribute("threshold", m_threshold);
+    v.on_attribute("has_window_scale", m_has_window_scale);
+    v.on_attribute("has_mask_scale", m_has_mask_scale);
+    v.on_attribute("has_mask_window_scale", m_has_mask_window_scale);
+    v.on_attribute("has_residual", m_has_residual);
+    v.on_attribute("has_prelu", m_has_prelu);
+    return true;
+  }
+
+  bool has_evaluate() const override { return true; }
+
+  bool evaluate(ov::TensorVector &outputs, const ov::TensorVector &inputs) const override {
+    const IsaChoice &choice = selected_isa();
+    if (choice.isa < 0) OPENVINO_THROW("MMBinaryConv: ", choice.error);
+    const ov::Shape xs = inputs[0].get_shape();
+    mmb_bconv_params p;
+    std::memset(&p, 0, sizeof(p));
+    p.n = (int)xs[0];
+    p.in_c = (int)xs[1];
+    p.in_h = (int)xs[2];
+    p.in_w = (int)xs[3];
+    p.out_c = (int)m_out_channels;
+    p.kh = (int)m_kernel[0];
+    p.kw = (int)m_kernel[1];
+    p.stride_h = (int)m_strides[0];
+    p.stride_w = (int)m_strides[1];
+    p.dil_h = (int)m_dilations[0];
+    p.dil_w = (int)m_dilations[1];
+    p.pad_top = (int)m_pads_begin[0];
+    p.pad_left = (int)m_pads_begin[1];
+    p.pad_bottom = (int)m_pads_end[0];
+    p.pad_right = (int)m_pads_end[1];
+    p.in_dil_h = (int)m_input_dilations[0];
+    p.in_dil_w = (int)m_input_dilations[1];
+    p.groups = (int)m_groups;
+    p.threshold = m_threshold;
+    p.out_h = (int)((((int64_t)p.in_h - 1) * p.in_dil_h + 1 + p.pad_top + p.pad_bottom -
+                     (int64_t)p.dil_h * (p.kh - 1) - 1) / p.stride_h + 1);
+    p.out_w = (int)((((int64_t)p.in_w - 1) * p.in_dil_w + 1 + p.pad_left + p.pad_right -
+                     (int64_t)p.dil_w * (p.kw - 1) - 1) / p.stride_w + 1);
+    const uint8_t *bytes = inputs[1].data<const uint8_t>();
+    const bool misaligned = reinterpret_cast<uintptr_t>(bytes) % alignof(uint64_t) != 0;
+    p.weight = reinterpret_cast<const uint64_t *>(bytes);
+    p.scale = inputs[2].data<const float>();
+    p.bias = inputs[3].data<const float>();
+    size_t k = 4;
+    if (m_has_window_scale) p.window_scale = inputs[k++].data<const float>();
+    if (m_has_mask_scale) p.mask_scale = inputs[k++].data<const float>();
+    if (m_has_mask_window_scale) p.mask_window_scale = inputs[k++].data<const float>();
+    if (m_has_residual) p.residual = inputs[k++].data<const float>();
+    if (m_has_prelu) p.prelu = inputs[k++].data<const float>();
+    p.threads = g_threads.load();
+    outputs[0].set_shape(ov::Shape{xs[0], (size_t)p.out_c, (size_t)p.out_h, (size_t)p.out_w});
+    char err[512] = {0};
+    std::shared_ptr<std::vector<uint64_t>> words, aligned;
+    {
+      Prepacked &pp = *m_prepacked;
+      std::lock_guard<std::mutex> lock(pp.mutex);
+      const bool same = pp.source == bytes && pp.isa == choice.isa && pp.n == p.n &&
+                        pp.in_h == p.in_h && pp.in_w == p.in_w;
+      if (!same) {
+        // the kernel reads 64-bit words: an IR constant may sit at any byte offset, so a
+        // misaligned one is copied once (per node and weight address), not per call
+        pp.aligned.reset();
+        if (misaligned) {
+          pp.aligned = std::make_shared<std::vector<uint64_t>>(inputs[1].get_byte_size() /
+                                                               sizeof(uint64_t));
+          std::memcpy(pp.aligned->data(), bytes, pp.aligned->size() * sizeof(uint64_t));
+          p.weight = pp.aligned->data();
+        }
+        const long long n_words = mmb_bconv_prepack_words(&p, choice.isa, err, sizeof(err));
+        pp.words.reset();
+        if (n_words > 0) {
+          auto packed = std::make_shared<std::vector<uint64_t>>((size_t)n_words);
+          if (mmb_bconv_prepack(&p, choice.isa, packed->data(), err, sizeof(err)) == 0)
+            pp.words = packed;
+        }
+        err[0] = 0;  // without prepacked weights the kernel prepares them on each call
+        pp.source = bytes;
+        pp.isa = choice.isa;
+        pp.n = p.n;
+        pp.in_h = p.in_h;
+        pp.in_w = p.in_w;
+      }
+      words = pp.words;
+      aligned = pp.aligned;
+    }
+    if (aligned) p.weight = aligned->data();
+    if (words) p.prepacked = words->data();
+    if (mmb_bconv2d_f32(&p, choice.isa, inputs[0].data<const float>(), outputs[0].data<float>(),
+                        err, sizeof(err)) != 0)
+      OPENVINO_THROW("MMBinaryConv (", mmb_isa_name(choice.isa), "): ", err);
+    return true;
+  }
+
+ private:
+  int64_t m_in_channels = 0, m_out_channels = 0, m_groups = 1;
+  std::vector<int64_t> m_kernel{1, 1}, m_strides{1, 1}, m_dilations{1, 1};
+  std::vector<int64_t> m_pads_begin{0, 0}, m_pads_end{0, 0}, m_input_dilations{1, 1};
+  float m_threshold = 0.0f;
+  int64_t m_has_window_scale = 0, m_has_mask_scale = 0, m_has_mask_window_scale = 0;
+  int64_t m_has_residual = 0, m_has_prelu = 0;
+  std::shared_ptr<Prepacked> m_prepacked = std::make_shared<Prepacked>();
+};
+
+}  // namespace mmbinary
+
+// The ISA the op runs ("avx512", "avx2", "portable"), or the selection error: for the loader.
+extern "C" __attribute__((visibility("default"))) const char *mmbinary_ov_ext_isa(int *ok) {
+  const auto &choice = mmbinary::selected_isa();
+  *ok = choice.isa >= 0;
+  return choice.isa >= 0 ? mmb_isa_name(choice.isa) : choice.error.c_str();
+}
+
+extern "C" __attribute__((visibility("default"))) void mmbinary_ov_ext_set_threads(int threads) {
+  mmbinary::g_threads.store(threads > 0 ? threads : 1);
+}
+
+extern "C" __attribute__((visibility("default"))) int mmbinary_ov_ext_abi_version() {
+  return MMB_BCONV_ABI_VERSION;
+}
+
+OPENVINO_CREATE_EXTENSIONS(std::vector<ov::Extension::Ptr>(
+    {std::make_shared<ov::OpExtension<mmbinary::MMBinaryConv>>()}));
