@@ -1,0 +1,408 @@
+// mmb_bconv.cpp -- dispatch, validation, per-position tables, threads and the portable path of
+// mmbinary's 1-bit convolution (C ABI in mmb_bconv.h). Compiled without ISA flags.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <map>
+#include <thread>
+#include <vector>
+
+#include "mmb_bconv.h"
+#include "mmb_bconv_internal.h"
+
+#if defined(MMB_X86)
+#include <cpuid.h>
+#endif
+
+namespace {
+
+int fail(char *err, int errlen, const char *fmt, ...) {
+  if (err && errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, (size_t)errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+const char *kNames[] = {"portable", "avx2", "avx512"};
+const int kNumIsa = 3;
+
+#if defined(MMB_X86)
+unsigned long long xgetbv0() {
+  unsigned int lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return ((unsigned long long)hi << 32) | lo;
+}
+
+int hw_supports(int isa) {
+  unsigned int a, b, c, d;
+  if (isa == MMB_ISA_PORTABLE) return 1;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  const bool osxsave = c & (1u << 27), popcnt = c & (1u << 23), avx = c & (1u << 28);
+  if (!osxsave || !popcnt || !avx) return 0;
+  const unsigned long long xcr0 = xgetbv0();
+  if ((xcr0 & 0x6) != 0x6) return 0;  // XMM + YMM state
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  const bool avx2 = b & (1u << 5);
+  if (isa == MMB_ISA_AVX2) return avx2;
+  if (isa == MMB_ISA_AVX512) {
+    const bool f = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
+    const bool vpopcntdq = c & (1u << 14);
+    return avx2 && f && dq && bw && vl && vpopcntdq && (xcr0 & 0xe6) == 0xe6;  // opmask + ZMM
+  }
+  return 0;
+}
+#else
+int hw_supports(int isa) { return isa == MMB_ISA_PORTABLE; }
+#endif
+
+bool hidden(int isa) {
+  const char *env = getenv("MMBINARY_BCONV_HIDE_ISA");
+  if (!env || isa == MMB_ISA_PORTABLE) return false;
+  const char *name = kNames[isa];
+  const size_t len = strlen(name);
+  for (const char *s = env; *s;) {
+    const char *e = strchr(s, ',');
+    const size_t n = e ? (size_t)(e - s) : strlen(s);
+    if (n == len && strncmp(s, name, len) == 0) return true;
+    if (!e) break;
+    s = e + 1;
+  }
+  return false;
+}
+
+const char *requirement(int isa) {
+  if (isa == MMB_ISA_AVX512) return "AVX-512 F/DQ/BW/VL + VPOPCNTDQ with OS ZMM state";
+  if (isa == MMB_ISA_AVX2) return "AVX2 + POPCNT with OS YMM state";
+  return "nothing";
+}
+
+void has_list(char *buf, size_t n) {
+  buf[0] = 0;
+  for (int i = kNumIsa - 1; i >= 0; --i)
+    if (mmb_cpu_supports(i)) {
+      if (buf[0]) strncat(buf, ", ", n - strlen(buf) - 1);
+      strncat(buf, kNames[i], n - strlen(buf) - 1);
+    }
+}
+
+const mmb_isa_fns *fns_of(int isa) {
+#if defined(MMB_X86)
+  if (isa == MMB_ISA_AVX512) return &mmb_fns_avx512;
+  if (isa == MMB_ISA_AVX2) return &mmb_fns_avx2;
+#endif
+  return isa == MMB_ISA_PORTABLE ? &mmb_fns_portable : nullptr;
+}
+
+// ---- the portable path ----
+inline int popcount64(uint64_t v) { return __builtin_popcountll(v); }
+
+void repack_portable(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
+  mmb_repack_generic(c, w, out, 1);
+}
+int popcount_portable(const uint64_t *w, int n) {
+  int s = 0;
+  for (int i = 0; i < n; ++i) s += popcount64(w[i]);
+  return s;
+}
+void pack_portable(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1,
+                   uint64_t *tmp) {
+  mmb_pack_generic(c, x, n, g, iy0, iy1, tmp);
+}
+void count_row_portable(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
+  const mmb_bconv_params *p = c->p;
+  const int wo = p->out_w, K = c->K;
+  const uint64_t *xrow = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) *
+                                    c->wp) * c->words;
+  const size_t step = (size_t)p->stride_w * c->words;
+  for (int o = 0; o < c->opg; ++o) {
+    const uint64_t *w = c->wrep + ((size_t)g * c->nob + o) * K;
+    for (int ox = 0; ox < wo; ++ox) {
+      const uint64_t *xp = xrow + ox * step;
+      int s = 0;
+      for (int k = 0; k < K; ++k) s += popcount64(xp[c->koff[k]] ^ w[k]);
+      cnt[(size_t)o * wo + ox] = s;
+    }
+  }
+}
+void epilogue_portable(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt,
+                       const int32_t *pcx, float *y) {
+  mmb_epilogue_generic(c, n, g, oy, cnt, pcx, y);
+}
+
+int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
+  if (!p) return fail(err, errlen, "mmb_bconv: params is NULL");
+  if (isa < 0 || isa >= kNumIsa)
+    return fail(err, errlen, "mmb_bconv: isa must be 0 (portable), 1 (avx2) or 2 (avx512), got %d",
+                isa);
+  if (!mmb_cpu_supports(isa)) {
+    char has[64];
+    has_list(has, sizeof has);
+    return fail(err, errlen,
+                "mmb_bconv: ISA path '%s' needs %s, which this CPU lacks; it has: %s",
+                kNames[isa], requirement(isa), has);
+  }
+#define MMB_POS(f) \
+  if (p->f <= 0) return fail(err, errlen, "mmb_bconv: " #f " must be > 0, got %d", p->f)
+  MMB_POS(n); MMB_POS(in_c); MMB_POS(in_h); MMB_POS(in_w); MMB_POS(out_c); MMB_POS(kh);
+  MMB_POS(kw); MMB_POS(stride_h); MMB_POS(stride_w); MMB_POS(dil_h); MMB_POS(dil_w);
+  MMB_POS(in_dil_h); MMB_POS(in_dil_w); MMB_POS(groups); MMB_POS(out_h); MMB_POS(out_w);
+#undef MMB_POS
+  if (p->in_c % p->groups || p->out_c % p->groups)
+    return fail(err, errlen, "mmb_bconv: in_c %d and out_c %d must be multiples of groups %d",
+                p->in_c, p->out_c, p->groups);
+  const long long hp = (long long)(p->in_h - 1) * p->in_dil_h + 1 + p->pad_top + p->pad_bottom;
+  const long long wp = (long long)(p->in_w - 1) * p->in_dil_w + 1 + p->pad_left + p->pad_right;
+  const long long eh = (long long)p->dil_h * (p->kh - 1) + 1, ew = (long long)p->dil_w * (p->kw - 1) + 1;
+  if (hp < eh || wp < ew)
+    return fail(err, errlen,
+                "mmb_bconv: padded input %lldx%lld is smaller than the dilated kernel %lldx%lld", hp,
+                wp, eh, ew);
+  const long long ho = (hp - eh) / p->stride_h + 1, wo = (wp - ew) / p->stride_w + 1;
+  if (ho != p->out_h || wo != p->out_w)
+    return fail(err, errlen, "mmb_bconv: out_h x out_w must be %lldx%lld for this shape, got %dx%d",
+                ho, wo, p->out_h, p->out_w);
+  if (!p->weight || !p->scale || !p->bias)
+    return fail(err, errlen, "mmb_bconv: weight, scale and bias must not be NULL");
+  return 0;
+}
+
+// Everything of a call that does not depend on the input values.
+struct Plan {
+  mmb_ctx c;
+  std::vector<int32_t> koff, wpop, rowpat, base, bmask, nvalid;
+  std::vector<uint64_t> xbuf, wrep;
+};
+
+void plan(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl) {
+  mmb_ctx &c = pl.c;
+  memset(&c, 0, sizeof c);
+  c.p = p;
+  c.cpg = p->in_c / p->groups;
+  c.opg = p->out_c / p->groups;
+  c.words = (c.cpg + 63) / 64;
+  c.taps = p->kh * p->kw;
+  c.K = c.taps * c.words;
+  c.hp = (p->in_h - 1) * p->in_dil_h + 1 + p->pad_top + p->pad_bottom;
+  c.wp = (p->in_w - 1) * p->in_dil_w + 1 + p->pad_left + p->pad_right;
+  c.lanes = f->lanes;
+  c.nob = (c.opg + c.lanes - 1) / c.lanes;
+  pl.koff.resize(c.K);
+  for (int u = 0; u < p->kh; ++u)
+    for (int v = 0; v < p->kw; ++v)
+      for (int w = 0; w < c.words; ++w)
+        pl.koff[(u * p->kw + v) * c.words + w] =
+            ((u * p->dil_h) * c.wp + v * p->dil_w) * c.words + w;
+  c.koff = pl.koff.data();
+}
+
+// Per-position tables (need c.wpop).
+void tables(const mmb_bconv_params *p, Plan &pl) {
+  mmb_ctx &c = pl.c;
+  const int ho = p->out_h, wo = p->out_w, O = p->out_c;
+  // valid taps: grid row oy*sh + u*dh is a real input row (not padding, not an inserted zero)
+  auto real = [](int r, int pad, int dil, int n) {
+    const int d = r - pad;
+    return d >= 0 && d % dil == 0 && d / dil < n;
+  };
+  std::vector<char> cvalid((size_t)wo * p->kw);
+  for (int ox = 0; ox < wo; ++ox)
+    for (int v = 0; v < p->kw; ++v)
+      cvalid[(size_t)ox * p->kw + v] =
+          real(ox * p->stride_w + v * p->dil_w, p->pad_left, p->in_dil_w, p->in_w);
+  std::map<std::vector<char>, int> ids;
+  std::vector<std::vector<char>> pats;
+  pl.rowpat.resize(ho);
+  for (int oy = 0; oy < ho; ++oy) {
+    std::vector<char> key(p->kh);
+    for (int u = 0; u < p->kh; ++u)
+      key[u] = real(oy * p->stride_h + u * p->dil_h, p->pad_top, p->in_dil_h, p->in_h);
+    auto it = ids.find(key);
+    if (it == ids.end()) {
+      it = ids.emplace(key, (int)pats.size()).first;
+      pats.push_back(key);
+    }
+    pl.rowpat[oy] = it->second;
+  }
+  const int R = (int)pats.size();
+  pl.base.assign((size_t)R * O * wo, 0);
+  pl.nvalid.assign((size_t)R * wo, 0);
+  if (p->mask_scale) pl.bmask.assign((size_t)R * O * wo, 0);
+  const int32_t *wpop = c.wpop;
+  for (int r = 0; r < R; ++r)
+    for (int ox = 0; ox < wo; ++ox) {
+      int nvt = 0;
+      for (int u = 0; u < p->kh; ++u)
+        for (int v = 0; v < p->kw; ++v) nvt += pats[r][u] && cvalid[(size_t)ox * p->kw + v];
+      pl.nvalid[(size_t)r * wo + ox] = nvt * c.cpg;
+      for (int o = 0; o < O; ++o) {
+        int inv = 0, bm = 0;
+        for (int u = 0; u < p->kh; ++u)
+          for (int v = 0; v < p->kw; ++v) {
+            const int t = u * p->kw + v, pc = wpop[(size_t)o * c.taps + t];
+            if (pats[r][u] && cvalid[(size_t)ox * p->kw + v])
+              bm += 2 * pc - c.cpg;
+            else
+              inv += pc;
+          }
+        pl.base[((size_t)r * O + o) * wo + ox] = nvt * c.cpg + 2 * inv;
+        if (p->mask_scale) pl.bmask[((size_t)r * O + o) * wo + ox] = bm;
+      }
+    }
+  c.rowpat = pl.rowpat.data();
+  c.base = pl.base.data();
+  c.nvalid = pl.nvalid.data();
+  c.bmask = p->mask_scale ? pl.bmask.data() : nullptr;
+}
+
+long long prepack_words(const mmb_ctx &c, const mmb_bconv_params *p) {
+  return (long long)p->groups * c.nob * c.K * c.lanes + ((long long)p->out_c * c.taps + 1) / 2;
+}
+
+void fill_prepack(const mmb_ctx &c, const mmb_isa_fns *f, const mmb_bconv_params *p,
+                  uint64_t *out) {
+  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes;
+  f->repack(&c, p->weight, out);
+  int32_t *wpop = (int32_t *)(out + nw);
+  for (int o = 0; o < p->out_c; ++o)
+    for (int t = 0; t < c.taps; ++t)
+      wpop[(size_t)o * c.taps + t] = f->popcount(p->weight + ((size_t)o * c.taps + t) * c.words, c.words);
+}
+
+template <class F>
+void parallel(int threads, long long items, F fn) {
+  if (threads <= 1 || items <= 1) {
+    fn(0, 0, items);
+    return;
+  }
+  if (threads > items) threads = (int)items;
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t)
+    pool.emplace_back(fn, t, items * t / threads, items * (t + 1) / threads);
+  fn(0, 0, items / threads);
+  for (auto &th : pool) th.join();
+}
+
+}  // namespace
+
+const mmb_isa_fns mmb_fns_portable = {1, repack_portable, popcount_portable, pack_portable,
+                                      count_row_portable, epilogue_portable};
+
+extern "C" {
+
+int mmb_abi_version(void) { return MMB_BCONV_ABI_VERSION; }
+
+const char *mmb_isa_name(int isa) { return isa >= 0 && isa < kNumIsa ? kNames[isa] : "?"; }
+
+int mmb_cpu_supports(int isa) {
+  if (isa < 0 || isa >= kNumIsa || !fns_of(isa)) return 0;
+  return hw_supports(isa) && !hidden(isa);
+}
+
+int mmb_select_isa(const char *forced, char *err, int errlen) {
+  const char *src = "argument";
+  if (!forced) {
+    forced = getenv("MMBINARY_BCONV_ISA");
+    src = "MMBINARY_BCONV_ISA";
+  }
+  if (!forced || !*forced || strcmp(forced, "auto") == 0) {
+    for (int i = kNumIsa - 1; i >= 0; --i)
+      if (mmb_cpu_supports(i)) return i;
+    return MMB_ISA_PORTABLE;
+  }
+  for (int i = 0; i < kNumIsa; ++i)
+    if (strcmp(forced, kNames[i]) == 0) {
+      if (mmb_cpu_supports(i)) return i;
+      char has[64];
+      has_list(has, sizeof has);
+      return fail(err, errlen,
+                  "mmb_bconv: ISA path '%s' requested (%s) needs %s, which this CPU lacks; "
+                  "it has: %s",
+                  forced, src, requirement(i), has);
+    }
+  return fail(err, errlen,
+              "mmb_bconv: unknown ISA path '%s' (%s); allowed: auto, avx512, avx2, portable",
+              forced, src);
+}
+
+long long mmb_bconv_prepack_words(const mmb_bconv_params *p, int isa, char *err, int errlen) {
+  if (check(p, isa, err, errlen)) return -1;
+  Plan pl;
+  plan(p, fns_of(isa), pl);
+  return prepack_words(pl.c, p);
+}
+
+int mmb_bconv_prepack(const mmb_bconv_params *p, int isa, uint64_t *out, char *err, int errlen) {
+  if (check(p, isa, err, errlen)) return -1;
+  if (!out) return fail(err, errlen, "mmb_bconv_prepack: out is NULL");
+  const mmb_isa_fns *f = fns_of(isa);
+  Plan pl;
+  plan(p, f, pl);
+  fill_prepack(pl.c, f, p, out);
+  return 0;
+}
+
+int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y, char *err,
+                    int errlen) {
+  if (check(p, isa, err, errlen)) return -1;
+  if (!x || !y) return fail(err, errlen, "mmb_bconv: x and y must not be NULL");
+  const mmb_isa_fns *f = fns_of(isa);
+  try {
+    Plan pl;
+    plan(p, f, pl);
+    mmb_ctx &c = pl.c;
+    const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes;
+    if (p->prepacked) {
+      c.wrep = p->prepacked;
+      c.wpop = (const int32_t *)(p->prepacked + nw);
+    } else {
+      pl.wrep.resize((size_t)prepack_words(c, p));
+      fill_prepack(c, f, p, pl.wrep.data());
+      c.wrep = pl.wrep.data();
+      c.wpop = (const int32_t *)(pl.wrep.data() + nw);
+    }
+    tables(p, pl);
+    mmb_ctx *cp = &pl.c;
+    pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.words, 0);
+    cp->xbuf = pl.xbuf.data();
+    const int threads = p->threads > 0 ? p->threads : 1;
+    const long long prow = (long long)p->n * p->groups * p->in_h;
+    parallel(threads, prow, [&](int, long long a, long long b) {
+      std::vector<uint64_t> tmp((size_t)c.words * p->in_w);
+      for (long long i = a; i < b; ++i) {
+        const int iy = (int)(i % p->in_h), ng = (int)(i / p->in_h);
+        f->pack(cp, x, ng / p->groups, ng % p->groups, iy, iy + 1, tmp.data());
+      }
+    });
+    const long long orow = (long long)p->n * p->groups * p->out_h;
+    parallel(threads, orow, [&](int, long long a, long long b) {
+      const int wo = p->out_w;
+      std::vector<int32_t> cnt((size_t)c.nob * c.lanes * wo), pcx(wo);
+      for (long long i = a; i < b; ++i) {
+        const int oy = (int)(i % p->out_h), ng = (int)(i / p->out_h);
+        const int n = ng / p->groups, g = ng % p->groups;
+        f->count_row(cp, n, g, oy, cnt.data());
+        if (p->window_scale) {
+          const uint64_t *row = cp->xbuf + ((((size_t)n * p->groups + g) * c.hp +
+                                             (size_t)oy * p->stride_h) * c.wp) * c.words;
+          for (int ox = 0; ox < wo; ++ox) {
+            const uint64_t *xp = row + (size_t)ox * p->stride_w * c.words;
+            int s = 0;
+            for (int t = 0; t < c.taps; ++t) s += f->popcount(xp + c.koff[t * c.words], c.words);
+            pcx[ox] = s;
+          }
+        }
+        f->epilogue_row(cp, n, g, oy, cnt.data(), pcx.data(), y);
+      }
+    });
+  } catch (const std::exception &e) {
+    return fail(err, errlen, "mmb_bconv: %s", e.what());
+  }
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,134 @@
+/* mmb_bconv_internal.h -- shared by the translation units of the 1-bit conv core (not an ABI).
+ *
+ * Every ISA file compiles the static inline helpers below with its own -m flags, so they are
+ * vectorised for that ISA. Nothing here may use an inline C++ library template (std::min, ...):
+ * the linker merges those across translation units and could pick an AVX-512 copy for a
+ * portable caller.
+ */
+#ifndef MMB_BCONV_INTERNAL_H
+#define MMB_BCONV_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mmb_bconv.h"
+
+/* The work of one call, set up by mmb_bconv.cpp. The input is packed into a zero-padded,
+   dilated grid of per-pixel words, xbuf [n][groups][hp][wp][words]: a padded or inserted tap
+   reads 0 bits, whose xor with the weight counts popcount(w) -- subtracted again through the
+   per-position tables, so the count kernels run the same loop at every position. */
+typedef struct {
+  const mmb_bconv_params *p;
+  int cpg, opg, words, taps, K;       /* K = taps * words, the reduction length in words */
+  int hp, wp;                         /* padded, dilated input grid */
+  int lanes, nob;                     /* weight layout of the ISA: groups x nob x K x lanes */
+  const int32_t *koff;                /* [K]: word offset of reduction step k from a position */
+  uint64_t *xbuf;                     /* [n][groups][hp][wp][words] */
+  const uint64_t *wrep;               /* the ISA's weight layout */
+  const int32_t *wpop;                /* [out_c][taps]: popcount of each tap's weight words */
+  /* per-position tables, by row pattern r (rows with the same valid taps share one) */
+  const int32_t *rowpat;              /* [out_h] -> r */
+  const int32_t *base;                /* [R][out_c][out_w]: n_valid + 2 sum_invalid wpop */
+  const int32_t *bmask;               /* [R][out_c][out_w]: B*M, or NULL */
+  const int32_t *nvalid;              /* [R][out_w]: 1*M */
+} mmb_ctx;
+
+/* The functions each ISA file provides. */
+typedef struct {
+  int lanes;
+  /* weights [out_c][K] -> wrep [g][nob][K][lanes] (padded lanes 0) */
+  void (*repack)(const mmb_ctx *c, const uint64_t *w, uint64_t *out);
+  int (*popcount)(const uint64_t *w, int nwords);
+  /* pack input rows iy0 <= iy < iy1 of (n, g) into xbuf; tmp holds words * in_w words */
+  void (*pack)(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp);
+  /* cnt [opg][out_w] = popcount(xor) over all K words, every output column of row oy */
+  void (*count_row)(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt);
+  /* y row (n, g's channels, oy) from cnt and pcx ([out_w] window popcounts or NULL) */
+  void (*epilogue_row)(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt,
+                       const int32_t *pcx, float *y);
+} mmb_isa_fns;
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#define MMB_X86 1
+extern const mmb_isa_fns mmb_fns_avx2;
+extern const mmb_isa_fns mmb_fns_avx512;
+#endif
+extern const mmb_isa_fns mmb_fns_portable;
+
+/* ---- helpers compiled per ISA ---- */
+
+static inline void mmb_repack_generic(const mmb_ctx *c, const uint64_t *w, uint64_t *out,
+                                      int lanes) {
+  const int K = c->K, opg = c->opg, nob = c->nob, G = c->p->groups;
+  for (int g = 0; g < G; ++g)
+    for (int b = 0; b < nob; ++b) {
+      uint64_t *dst = out + ((size_t)g * nob + b) * K * lanes;
+      for (int k = 0; k < K; ++k)
+        for (int l = 0; l < lanes; ++l) {
+          int o = b * lanes + l;
+          dst[(size_t)k * lanes + l] = o < opg ? w[((size_t)g * opg + o) * K + k] : 0;
+        }
+    }
+}
+
+static inline void mmb_pack_generic(const mmb_ctx *c, const float *x, int n, int g, int iy0,
+                                    int iy1, uint64_t *tmp) {
+  const mmb_bconv_params *p = c->p;
+  const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg;
+  const float t = p->threshold;
+  for (int iy = iy0; iy < iy1; ++iy) {
+    memset(tmp, 0, sizeof(uint64_t) * (size_t)words * W);
+    for (int ch = 0; ch < cpg; ++ch) {
+      const float *xr = x + (((size_t)n * p->in_c + (size_t)g * cpg + ch) * H + iy) * W;
+      uint64_t *tw = tmp + (size_t)(ch >> 6) * W;
+      const int j = ch & 63;
+      for (int ix = 0; ix < W; ++ix) tw[ix] |= (uint64_t)(xr[ix] >= t) << j;
+    }
+    const int r = p->pad_top + iy * p->in_dil_h;
+    if (r < 0 || r >= c->hp) continue;
+    uint64_t *row = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + r) * c->wp) * words;
+    for (int ix = 0; ix < W; ++ix) {
+      const int q = p->pad_left + ix * p->in_dil_w;
+      if (q < 0 || q >= c->wp) continue;
+      for (int wd = 0; wd < words; ++wd) row[(size_t)q * words + wd] = tmp[(size_t)wd * W + ix];
+    }
+  }
+}
+
+static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy,
+                                        const int32_t *cnt, const int32_t *pcx, float *y) {
+  const mmb_bconv_params *p = c->p;
+  const int wo = p->out_w, ho = p->out_h, O = p->out_c, r = c->rowpat[oy];
+  const int32_t *nv = c->nvalid + (size_t)r * wo;
+  for (int o = 0; o < c->opg; ++o) {
+    const int oc = g * c->opg + o;
+    const int32_t *cr = cnt + (size_t)o * wo;
+    const int32_t *base = c->base + ((size_t)r * O + oc) * wo;
+    const size_t off = (((size_t)n * O + oc) * ho + oy) * wo;
+    float *yr = y + off;
+    const float s = p->scale[oc], b = p->bias[oc];
+    const int plain = !p->window_scale && !p->mask_scale && !p->mask_window_scale;
+    if (plain) {
+      for (int ox = 0; ox < wo; ++ox) yr[ox] = (float)(base[ox] - 2 * cr[ox]) * s + b;
+    } else {
+      const int32_t *bm = c->bmask ? c->bmask + ((size_t)r * O + oc) * wo : 0;
+      for (int ox = 0; ox < wo; ++ox) {
+        float v = (float)(base[ox] - 2 * cr[ox]) * s;
+        if (p->window_scale) v += (float)(2 * pcx[ox] - nv[ox]) * p->window_scale[oc];
+        if (p->mask_scale) v += (float)bm[ox] * p->mask_scale[oc];
+        if (p->mask_window_scale) v += (float)nv[ox] * p->mask_window_scale[oc];
+        yr[ox] = v + b;
+      }
+    }
+    if (p->residual) {
+      const float *rr = p->residual + off;
+      for (int ox = 0; ox < wo; ++ox) yr[ox] += rr[ox];
+    }
+    if (p->prelu) {
+      const float a = p->prelu[oc];
+      for (int ox = 0; ox < wo; ++ox) yr[ox] = yr[ox] >= 0.f ? yr[ox] : a * yr[ox];
+    }
+  }
+}
+
+#endif /* MMB_BCONV_INTERNAL_H */
