@@ -260,9 +260,17 @@ class DeployedModel:
     The input is the preprocessed image batch (what the model's data preprocessor returns);
     exports have a static batch of 1, a larger batch runs sample by sample.
 
+    A ``packed`` export runs each binary layer through the native 1-bit kernel
+    (:mod:`mmbinary.ops`) where it is available, else through the PyTorch reference
+    (``DeployedBinaryConv.forward``); :attr:`kernel` says which (``'native-avx512'``,
+    ``'native-avx2'``, ``'native-portable'`` or ``'reference'``, with the reason in
+    :attr:`kernel_note`); the other back ends report ``kernel = backend``.
+
     Args:
         path (str): an export folder written by :func:`export_model` / ``tools/deploy/export.py``.
         threads (int, optional): CPU threads of the runtime (default: the runtime's own).
+        kernel (str): packed back end only: ``'auto'`` (native if available), ``'native'``
+            (error if not available) or ``'reference'``.
 
     Example:
         >>> model = DeployedModel('work_dirs/sbpn18_ov')  # doctest: +SKIP
@@ -270,13 +278,18 @@ class DeployedModel:
         ('openvino', 'f32', 1)
     """
 
-    def __init__(self, path: str, threads: Optional[int] = None):
+    KERNELS = ('auto', 'native', 'reference')
+
+    def __init__(self, path: str, threads: Optional[int] = None, kernel: str = 'auto'):
+        if kernel not in self.KERNELS:
+            raise ValueError(f'kernel must be one of {list(self.KERNELS)}, got {kernel!r}')
         self.path = osp.abspath(path)
         self.meta = read_export(self.path)
         self.backend, self.precision = self.meta['backend'], self.meta['precision']
         self.input_shape = self.meta['input_shape']
         self.config_path = osp.join(self.path, self.meta['config'])
         self.runtime_precision = 'f32'  # OpenVINO: what the CPU runs for the precision hint
+        self.kernel, self.kernel_note = self.backend, None
         if self.backend == 'openvino':
             from .backends.openvino import OpenVINORunner
 
@@ -290,7 +303,8 @@ class DeployedModel:
             self.threads = self._run.threads
         elif self.backend == 'packed':
             self._net = self._rebuild_packed()
-            self.threads = torch.get_num_threads()  # PyTorch's, set by the caller
+            self.threads = threads or torch.get_num_threads()  # default: PyTorch's
+            self.kernel, self.kernel_note = self._use_native(kernel)
             self._run = self._run_packed
         else:
             raise ValueError(f'{path}: unknown back end {self.backend!r}; known: {list(BACKENDS)}')
@@ -304,6 +318,26 @@ class DeployedModel:
         pairs = {p: r['bn'] for p, r in self.meta['layers'].items() if r['bn']}
         net, _ = convert_model(InferenceNet(model), torch.zeros(self.input_shape), bn_pairs=pairs)
         return load_into(net, self.path)
+
+    def _use_native(self, kernel: str):
+        """Swap every ``DeployedBinaryConv`` for a :class:`NativeBinaryConv` if possible."""
+        if kernel == 'reference':
+            return 'reference', 'kernel=reference requested'
+        from mmbinary import ops
+
+        if not ops.native_available():
+            if kernel == 'native':
+                raise RuntimeError(f'kernel=native: {ops.native_unavailable_reason()}')
+            return 'reference', ops.native_unavailable_reason()
+        from mmbinary.ops.torch_ops import NativeBinaryConv
+
+        from .converter import DeployedBinaryConv, _set_submodule
+
+        isa = ops.select_isa()
+        layers = [(p, m) for p, m in self._net.named_modules() if isinstance(m, DeployedBinaryConv)]
+        for path, m in layers:
+            _set_submodule(self._net, path, NativeBinaryConv(m, threads=self.threads, isa=isa))
+        return f'native-{isa}', f'{len(layers)} binary layers on the native {isa} kernel'
 
     def _run_packed(self, x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -323,5 +357,5 @@ class DeployedModel:
         return (
             f'DeployedModel({self.path!r}, backend={self.backend}, precision={self.precision} '
             f'(runs {self.runtime_precision}), '
-            f'threads={self.threads}, input={self.input_shape})'
+            f'threads={self.threads}, kernel={self.kernel}, input={self.input_shape})'
         )

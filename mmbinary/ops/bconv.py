@@ -13,6 +13,7 @@ what the CPU has.
 """
 
 import ctypes
+import os
 import threading
 from typing import Optional, Sequence, Tuple
 
@@ -100,7 +101,14 @@ def _load():
         lib.mmb_cpu_supports.argtypes = [ctypes.c_int]
         lib.mmb_select_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
         p = ctypes.POINTER(Params)
-        lib.mmb_bconv2d_f32.argtypes = [p, ctypes.c_int, _f, _f, ctypes.c_char_p, ctypes.c_int]
+        lib.mmb_bconv2d_f32.argtypes = [
+            p,
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_int,
+        ]
         lib.mmb_bconv_prepack_words.argtypes = [p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.mmb_bconv_prepack_words.restype = ctypes.c_longlong
         lib.mmb_bconv_prepack.argtypes = [
@@ -144,18 +152,24 @@ def supported_isas() -> Tuple[str, ...]:
     return tuple(i for i in reversed(ISAS) if cpu_supports(i))
 
 
+_selected = {}
+
+
 def select_isa(isa: Optional[str] = None) -> str:
     """The ISA path to run: ``isa`` if given, else ``$MMBINARY_BCONV_ISA``, else the best one.
 
     Raises:
         NativeKernelError: the requested path is unknown or the CPU lacks it.
     """
-    err = ctypes.create_string_buffer(512)
-    forced = None if isa is None else isa.encode()
-    idx = library().mmb_select_isa(forced, err, len(err))
-    if idx < 0:
-        raise NativeKernelError(err.value.decode())
-    return ISAS[idx]
+    key = (isa, os.environ.get('MMBINARY_BCONV_ISA'), os.environ.get('MMBINARY_BCONV_HIDE_ISA'))
+    if key not in _selected:
+        err = ctypes.create_string_buffer(512)
+        forced = None if isa is None else isa.encode()
+        idx = library().mmb_select_isa(forced, err, len(err))
+        if idx < 0:
+            raise NativeKernelError(err.value.decode())
+        _selected[key] = ISAS[idx]
+    return _selected[key]
 
 
 def _ptr(a: Optional[np.ndarray], ctype=ctypes.c_float):
@@ -225,18 +239,35 @@ class _Layer:
             prelu=_f32(prelu, o, 'prelu'),
         )
         p = Params(
-            n=n, in_c=c, in_h=h, in_w=w, out_c=o, out_h=ho, out_w=wo, kh=kh, kw=kw,
-            stride_h=stride[0], stride_w=stride[1], dil_h=dilation[0], dil_w=dilation[1],
-            pad_top=pt, pad_left=pl, pad_bottom=pb, pad_right=pr,
-            in_dil_h=input_dilation[0], in_dil_w=input_dilation[1], groups=groups,
+            n=n,
+            in_c=c,
+            in_h=h,
+            in_w=w,
+            out_c=o,
+            out_h=ho,
+            out_w=wo,
+            kh=kh,
+            kw=kw,
+            stride_h=stride[0],
+            stride_w=stride[1],
+            dil_h=dilation[0],
+            dil_w=dilation[1],
+            pad_top=pt,
+            pad_left=pl,
+            pad_bottom=pb,
+            pad_right=pr,
+            in_dil_h=input_dilation[0],
+            in_dil_w=input_dilation[1],
+            groups=groups,
             threshold=float(threshold),
-        )  # fmt: skip
+        )
         p.weight = _ptr(weight, ctypes.c_uint64)
         for name, a in self.arrays.items():
             if name != 'weight':
                 setattr(p, name, _ptr(a))
         self.params = p
         self.prepacked = {}
+        self._err = ctypes.create_string_buffer(512)
 
     def prepack(self, isa: int) -> np.ndarray:
         if isa not in self.prepacked:
@@ -249,7 +280,7 @@ class _Layer:
                 ctypes.byref(self.params), isa, _ptr(buf, ctypes.c_uint64), err, len(err)
             ):
                 raise NativeKernelError(err.value.decode())
-            self.prepacked[isa] = buf
+            self.prepacked[isa] = (buf, _ptr(buf, ctypes.c_uint64))
         return self.prepacked[isa]
 
     def run(self, x: np.ndarray, isa: str, threads: int = 1, residual=None) -> np.ndarray:
@@ -267,12 +298,12 @@ class _Layer:
             if residual.shape != out_shape:
                 raise ValueError(f'residual must be {list(out_shape)}, got {list(residual.shape)}')
         idx = ISAS.index(select_isa(isa))
-        p.prepacked = _ptr(self.prepack(idx), ctypes.c_uint64)
-        p.residual = _ptr(residual)
+        p.prepacked = self.prepack(idx)[1]
+        p.residual = None if residual is None else _ptr(residual)
         p.threads = int(threads)
         y = np.empty(out_shape, dtype=np.float32)
-        err = ctypes.create_string_buffer(512)
-        rc = library().mmb_bconv2d_f32(ctypes.byref(p), idx, _ptr(x), _ptr(y), err, len(err))
+        err = self._err
+        rc = _lib.mmb_bconv2d_f32(p, idx, x.ctypes.data, y.ctypes.data, err, 512)
         p.residual = None
         if rc:
             raise NativeKernelError(err.value.decode())
@@ -321,7 +352,20 @@ def bconv2d(
         ``float32 [N, O, Ho, Wo]``.
     """
     layer = _Layer(
-        weight, channels, np.shape(x), scale, bias, stride, padding, dilation, groups,
-        input_dilation, threshold, window_scale, mask_scale, mask_window_scale, prelu,
-    )  # fmt: skip
+        weight,
+        channels,
+        np.shape(x),
+        scale,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        input_dilation,
+        threshold,
+        window_scale,
+        mask_scale,
+        mask_window_scale,
+        prelu,
+    )
     return layer.run(x, isa, threads, residual)

@@ -38,7 +38,7 @@ unsigned long long xgetbv0() {
   return ((unsigned long long)hi << 32) | lo;
 }
 
-int hw_supports(int isa) {
+int hw_query(int isa) {
   unsigned int a, b, c, d;
   if (isa == MMB_ISA_PORTABLE) return 1;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -55,6 +55,11 @@ int hw_supports(int isa) {
     return avx2 && f && dq && bw && vl && vpopcntdq && (xcr0 & 0xe6) == 0xe6;  // opmask + ZMM
   }
   return 0;
+}
+// CPUID traps to the hypervisor in a VM (microseconds): asked once per path.
+int hw_supports(int isa) {
+  static const int cached[3] = {hw_query(0), hw_query(1), hw_query(2)};
+  return cached[isa];
 }
 #else
 int hw_supports(int isa) { return isa == MMB_ISA_PORTABLE; }
@@ -150,7 +155,7 @@ int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
   if (p->f <= 0) return fail(err, errlen, "mmb_bconv: " #f " must be > 0, got %d", p->f)
   MMB_POS(n); MMB_POS(in_c); MMB_POS(in_h); MMB_POS(in_w); MMB_POS(out_c); MMB_POS(kh);
   MMB_POS(kw); MMB_POS(stride_h); MMB_POS(stride_w); MMB_POS(dil_h); MMB_POS(dil_w);
-  MMB_POS(in_dil_h); MMB_POS(in_dil_w); MMB_POS(groups); MMB_POS(out_h); MMB_POS(out_w);
+  MMB_POS(in_dil_h); MMB_POS(in_dil_w); MMB_POS(groups);
 #undef MMB_POS
   if (p->in_c % p->groups || p->out_c % p->groups)
     return fail(err, errlen, "mmb_bconv: in_c %d and out_c %d must be multiples of groups %d",
@@ -259,18 +264,84 @@ void tables(const mmb_bconv_params *p, Plan &pl) {
   c.bmask = p->mask_scale ? pl.bmask.data() : nullptr;
 }
 
-long long prepack_words(const mmb_ctx &c, const mmb_bconv_params *p) {
-  return (long long)p->groups * c.nob * c.K * c.lanes + ((long long)p->out_c * c.taps + 1) / 2;
+// ---- the prepared blob: weights in the ISA's layout + every table, once per layer ----
+const int kMagic = 0x314d4d42;  // "BMM1"
+const int kHeader = 32;         // int32 header fields (16 words)
+
+void key_of(const mmb_bconv_params *p, int isa, int R, int32_t *h) {
+  memset(h, 0, sizeof(int32_t) * kHeader);
+  const int v[] = {kMagic, isa, p->in_c, p->in_h, p->in_w, p->out_c, p->out_h, p->out_w,
+                   p->kh, p->kw, p->stride_h, p->stride_w, p->dil_h, p->dil_w, p->pad_top,
+                   p->pad_left, p->pad_bottom, p->pad_right, p->in_dil_h, p->in_dil_w,
+                   p->groups, p->mask_scale != nullptr, R};
+  memcpy(h, v, sizeof v);
 }
 
-void fill_prepack(const mmb_ctx &c, const mmb_isa_fns *f, const mmb_bconv_params *p,
-                  uint64_t *out) {
+size_t words_of(size_t int32s) { return (int32s + 15) / 16 * 8; }  // 64-byte sections
+
+// Fill pl.wrep / wpop (weights) and the tables for p.
+void prepare(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl) {
+  mmb_ctx &c = pl.c;
   const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes;
-  f->repack(&c, p->weight, out);
-  int32_t *wpop = (int32_t *)(out + nw);
+  pl.wrep.assign(nw, 0);
+  f->repack(&c, p->weight, pl.wrep.data());
+  pl.wpop.resize((size_t)p->out_c * c.taps);
   for (int o = 0; o < p->out_c; ++o)
     for (int t = 0; t < c.taps; ++t)
-      wpop[(size_t)o * c.taps + t] = f->popcount(p->weight + ((size_t)o * c.taps + t) * c.words, c.words);
+      pl.wpop[(size_t)o * c.taps + t] =
+          f->popcount(p->weight + ((size_t)o * c.taps + t) * c.words, c.words);
+  c.wrep = pl.wrep.data();
+  c.wpop = pl.wpop.data();
+  tables(p, pl);
+}
+
+int num_patterns(const Plan &pl) { return (int)(pl.nvalid.size() / pl.c.p->out_w); }
+
+size_t blob_words(const Plan &pl) {
+  return kHeader / 2 + (pl.wrep.size() + 7) / 8 * 8 + words_of(pl.wpop.size()) +
+         words_of(pl.rowpat.size()) + words_of(pl.base.size()) + words_of(pl.bmask.size()) +
+         words_of(pl.nvalid.size());
+}
+
+void write_blob(const Plan &pl, int isa, uint64_t *out) {
+  memset(out, 0, sizeof(uint64_t) * blob_words(pl));
+  key_of(pl.c.p, isa, num_patterns(pl), (int32_t *)out);
+  uint64_t *q = out + kHeader / 2;
+  memcpy(q, pl.wrep.data(), sizeof(uint64_t) * pl.wrep.size());
+  q += (pl.wrep.size() + 7) / 8 * 8;
+  const std::vector<int32_t> *parts[] = {&pl.wpop, &pl.rowpat, &pl.base, &pl.bmask, &pl.nvalid};
+  for (const auto *v : parts) {
+    memcpy(q, v->data(), sizeof(int32_t) * v->size());
+    q += words_of(v->size());
+  }
+}
+
+int attach_blob(const mmb_bconv_params *p, int isa, const uint64_t *blob, Plan &pl, char *err,
+                int errlen) {
+  const int32_t *h = (const int32_t *)blob;
+  int32_t want[kHeader];
+  key_of(p, isa, h[22], want);
+  if (memcmp(h, want, sizeof want) != 0)
+    return fail(err, errlen,
+                "mmb_bconv: prepacked was made for another layer shape, ISA path or set of "
+                "terms (mask_scale); call mmb_bconv_prepack again for this one (isa %s)",
+                kNames[isa]);
+  mmb_ctx &c = pl.c;
+  const int R = h[22], O = p->out_c, wo = p->out_w;
+  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes;
+  const uint64_t *q = blob + kHeader / 2;
+  c.wrep = q;
+  q += (nw + 7) / 8 * 8;
+  c.wpop = (const int32_t *)q;
+  q += words_of((size_t)O * c.taps);
+  c.rowpat = (const int32_t *)q;
+  q += words_of((size_t)p->out_h);
+  c.base = (const int32_t *)q;
+  q += words_of((size_t)R * O * wo);
+  c.bmask = p->mask_scale ? (const int32_t *)q : nullptr;
+  q += words_of(p->mask_scale ? (size_t)R * O * wo : 0);
+  c.nvalid = (const int32_t *)q;
+  return 0;
 }
 
 template <class F>
@@ -331,18 +402,27 @@ int mmb_select_isa(const char *forced, char *err, int errlen) {
 
 long long mmb_bconv_prepack_words(const mmb_bconv_params *p, int isa, char *err, int errlen) {
   if (check(p, isa, err, errlen)) return -1;
-  Plan pl;
-  plan(p, fns_of(isa), pl);
-  return prepack_words(pl.c, p);
+  try {
+    Plan pl;
+    plan(p, fns_of(isa), pl);
+    prepare(p, fns_of(isa), pl);
+    return (long long)blob_words(pl);
+  } catch (const std::exception &e) {
+    return fail(err, errlen, "mmb_bconv: %s", e.what());
+  }
 }
 
 int mmb_bconv_prepack(const mmb_bconv_params *p, int isa, uint64_t *out, char *err, int errlen) {
   if (check(p, isa, err, errlen)) return -1;
   if (!out) return fail(err, errlen, "mmb_bconv_prepack: out is NULL");
-  const mmb_isa_fns *f = fns_of(isa);
-  Plan pl;
-  plan(p, f, pl);
-  fill_prepack(pl.c, f, p, out);
+  try {
+    Plan pl;
+    plan(p, fns_of(isa), pl);
+    prepare(p, fns_of(isa), pl);
+    write_blob(pl, isa, out);
+  } catch (const std::exception &e) {
+    return fail(err, errlen, "mmb_bconv: %s", e.what());
+  }
   return 0;
 }
 
@@ -354,18 +434,12 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
   try {
     Plan pl;
     plan(p, f, pl);
-    mmb_ctx &c = pl.c;
-    const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes;
     if (p->prepacked) {
-      c.wrep = p->prepacked;
-      c.wpop = (const int32_t *)(p->prepacked + nw);
+      if (attach_blob(p, isa, p->prepacked, pl, err, errlen)) return -1;
     } else {
-      pl.wrep.resize((size_t)prepack_words(c, p));
-      fill_prepack(c, f, p, pl.wrep.data());
-      c.wrep = pl.wrep.data();
-      c.wpop = (const int32_t *)(pl.wrep.data() + nw);
+      prepare(p, f, pl);
     }
-    tables(p, pl);
+    mmb_ctx &c = pl.c;
     mmb_ctx *cp = &pl.c;
     pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.words, 0);
     cp->xbuf = pl.xbuf.data();
