@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <chrono>
 #include <map>
 #include <thread>
 #include <vector>
@@ -477,6 +478,27 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
     return fail(err, errlen, "mmb_bconv: %s", e.what());
   }
   return 0;
+}
+
+double mmb_clock_probe(long long iters) {
+  if (iters < 1) iters = 1;
+  const auto t0 = std::chrono::steady_clock::now();
+#if defined(__x86_64__)
+  unsigned long long v = 0, n = (unsigned long long)iters;
+  __asm__ volatile(
+      "1:\n\t"
+      "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+      "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+      "dec %1\n\tjnz 1b\n\t"
+      : "+r"(v), "+r"(n)
+      :
+      : "cc");
+#else
+  volatile unsigned long long v = 0;
+  for (long long i = 0; i < iters * 8; ++i) v = v + 1;
+#endif
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return (double)iters * 8.0 / s;
 }
 
 }  // extern "C"

@@ -70,6 +70,10 @@ MMB_API int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x_n
 MMB_API long long mmb_bconv_prepack_words(const mmb_bconv_params *p, int isa, char *err, int errlen);
 MMB_API int mmb_bconv_prepack(const mmb_bconv_params *p, int isa, uint64_t *out, char *err, int errlen);
 
+/* Benchmark helper: runs 8 * iters dependent 64-bit adds (one per cycle on x86) and returns
+   adds per second, i.e. the core clock in Hz while it runs (portable fallback: approximate). */
+MMB_API double mmb_clock_probe(long long iters);
+
 #ifdef __cplusplus
 }
 #endif
