@@ -50,6 +50,11 @@ def is_x86() -> bool:
     return platform.machine().lower() in ('x86_64', 'amd64', 'i386', 'i686')
 
 
+def extra_flags() -> List[str]:
+    """``$MMBINARY_OPS_CXXFLAGS`` (e.g. ``-fsanitize=address -g`` to debug), part of the hash."""
+    return os.environ.get('MMBINARY_OPS_CXXFLAGS', '').split()
+
+
 def sources() -> Dict[str, List[str]]:
     """``{source file: its extra flags}`` for this machine (non-x86: the portable file only)."""
     if is_x86():
@@ -83,7 +88,7 @@ def source_hash(cxx: str, csrc: str = CSRC) -> str:
         with open(osp.join(csrc, name), 'rb') as f:
             h.update(name.encode() + b'\0' + f.read() + b'\0')
     h.update(compiler_version(cxx).encode())
-    h.update(repr((BASE_FLAGS, sources())).encode())
+    h.update(repr((BASE_FLAGS, extra_flags(), sources())).encode())
     return h.hexdigest()[:16]
 
 
@@ -129,10 +134,10 @@ def build(csrc: str = CSRC, force: bool = False, quiet: bool = False) -> str:
         objects = []
         for name, extra in sources().items():
             obj = osp.join(work, name.replace('.cpp', '.o'))
-            _run([cxx, *BASE_FLAGS, *extra, '-c', osp.join(csrc, name), '-o', obj])
+            _run([cxx, *BASE_FLAGS, *extra_flags(), *extra, '-c', osp.join(csrc, name), '-o', obj])
             objects.append(obj)
         tmp_lib = osp.join(work, LIB_NAME)
-        _run([cxx, '-shared', *objects, '-o', tmp_lib, '-pthread'])
+        _run([cxx, '-shared', *extra_flags(), *objects, '-o', tmp_lib, '-pthread'])
         os.replace(tmp_lib, target)  # atomic: a reader sees the old file or the whole new one
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -5,8 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -123,8 +129,8 @@ void count_row_portable(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
   const mmb_bconv_params *p = c->p;
   const int wo = p->out_w, K = c->K;
   const uint64_t *xrow = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) *
-                                    c->wp) * c->words;
-  const size_t step = (size_t)p->stride_w * c->words;
+                                    c->wp) * c->pix;
+  const size_t step = (size_t)p->stride_w * c->pix;
   for (int o = 0; o < c->opg; ++o) {
     const uint64_t *w = c->wrep + ((size_t)g * c->nob + o) * K;
     for (int ox = 0; ox < wo; ++ox) {
@@ -196,13 +202,14 @@ void plan(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl) {
   c.hp = (p->in_h - 1) * p->in_dil_h + 1 + p->pad_top + p->pad_bottom;
   c.wp = (p->in_w - 1) * p->in_dil_w + 1 + p->pad_left + p->pad_right;
   c.lanes = f->lanes;
+  c.pix = c.words * (f->split ? 2 : 1);
   c.nob = (c.opg + c.lanes - 1) / c.lanes;
   pl.koff.resize(c.K);
   for (int u = 0; u < p->kh; ++u)
     for (int v = 0; v < p->kw; ++v)
       for (int w = 0; w < c.words; ++w)
         pl.koff[(u * p->kw + v) * c.words + w] =
-            ((u * p->dil_h) * c.wp + v * p->dil_w) * c.words + w;
+            ((u * p->dil_h) * c.wp + v * p->dil_w) * c.pix + w;
   c.koff = pl.koff.data();
 }
 
@@ -283,7 +290,7 @@ size_t words_of(size_t int32s) { return (int32s + 15) / 16 * 8; }  // 64-byte se
 // Fill pl.wrep / wpop (weights) and the tables for p.
 void prepare(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl) {
   mmb_ctx &c = pl.c;
-  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes;
+  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes * (f->split ? 2 : 1);
   pl.wrep.assign(nw, 0);
   f->repack(&c, p->weight, pl.wrep.data());
   pl.wpop.resize((size_t)p->out_c * c.taps);
@@ -312,7 +319,7 @@ void write_blob(const Plan &pl, int isa, uint64_t *out) {
   q += (pl.wrep.size() + 7) / 8 * 8;
   const std::vector<int32_t> *parts[] = {&pl.wpop, &pl.rowpat, &pl.base, &pl.bmask, &pl.nvalid};
   for (const auto *v : parts) {
-    memcpy(q, v->data(), sizeof(int32_t) * v->size());
+    if (!v->empty()) memcpy(q, v->data(), sizeof(int32_t) * v->size());
     q += words_of(v->size());
   }
 }
@@ -329,7 +336,7 @@ int attach_blob(const mmb_bconv_params *p, int isa, const uint64_t *blob, Plan &
                 kNames[isa]);
   mmb_ctx &c = pl.c;
   const int R = h[22], O = p->out_c, wo = p->out_w;
-  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes;
+  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes * (c.pix / c.words);
   const uint64_t *q = blob + kHeader / 2;
   c.wrep = q;
   q += (nw + 7) / 8 * 8;
@@ -345,6 +352,79 @@ int attach_blob(const mmb_bconv_params *p, int isa, const uint64_t *blob, Plan &
   return 0;
 }
 
+// A persistent pool of workers (spawning threads per call costs tens of microseconds, as much
+// as a small layer). Created on first use, grown on demand, never destroyed (its detached
+// workers die with the process); a forked child makes its own. Calls are serialised.
+class Pool {
+ public:
+  static Pool &get() {
+    static std::mutex m;
+    static Pool *pool = nullptr;
+    std::lock_guard<std::mutex> lock(m);
+    if (!pool || pool->pid_ != getpid()) pool = new Pool();  // the parent's pool is not ours
+    return *pool;
+  }
+
+  // job(t) for t = 0 .. n-1; t = 0 on the calling thread.
+  void run(int n, const std::function<void(int)> &job) {
+    std::lock_guard<std::mutex> call(call_);
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      while ((int)workers_ < n - 1) {
+        std::thread(&Pool::loop, this, (int)workers_ + 1).detach();
+        ++workers_;
+      }
+      job_ = &job;
+      n_ = n;
+      pending_.store(n - 1);
+      ++gen_;
+    }
+    cv_.notify_all();
+    job(0);
+    for (int spin = 0; pending_.load(std::memory_order_acquire) > 0; ++spin) {
+      if (spin < 20000) {
+#if defined(MMB_X86)
+        __builtin_ia32_pause();
+#endif
+      } else {
+        std::unique_lock<std::mutex> lock(m_);
+        done_.wait(lock, [&] { return pending_.load() == 0; });
+      }
+    }
+  }
+
+ private:
+  Pool() : pid_(getpid()) {}
+
+  void loop(int index) {
+    long seen = 0;
+    for (;;) {
+      const std::function<void(int)> *job;
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        cv_.wait(lock, [&] { return gen_ != seen; });
+        seen = gen_;
+        if (index >= n_) continue;
+        job = job_;
+      }
+      (*job)(index);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(m_);
+        done_.notify_all();
+      }
+    }
+  }
+
+  const pid_t pid_;
+  std::mutex call_, m_;
+  std::condition_variable cv_, done_;
+  unsigned workers_ = 0;
+  const std::function<void(int)> *job_ = nullptr;
+  int n_ = 0;
+  long gen_ = 0;
+  std::atomic<int> pending_{0};
+};
+
 template <class F>
 void parallel(int threads, long long items, F fn) {
   if (threads <= 1 || items <= 1) {
@@ -352,16 +432,15 @@ void parallel(int threads, long long items, F fn) {
     return;
   }
   if (threads > items) threads = (int)items;
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t)
-    pool.emplace_back(fn, t, items * t / threads, items * (t + 1) / threads);
-  fn(0, 0, items / threads);
-  for (auto &th : pool) th.join();
+  const std::function<void(int)> job = [&](int t) {
+    fn(t, items * t / threads, items * (t + 1) / threads);
+  };
+  Pool::get().run(threads, job);
 }
 
 }  // namespace
 
-const mmb_isa_fns mmb_fns_portable = {1, repack_portable, popcount_portable, pack_portable,
+const mmb_isa_fns mmb_fns_portable = {1, 0, repack_portable, popcount_portable, pack_portable,
                                       count_row_portable, epilogue_portable};
 
 extern "C" {
@@ -442,7 +521,7 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
     }
     mmb_ctx &c = pl.c;
     mmb_ctx *cp = &pl.c;
-    pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.words, 0);
+    pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.pix, 0);
     cp->xbuf = pl.xbuf.data();
     const int threads = p->threads > 0 ? p->threads : 1;
     const long long prow = (long long)p->n * p->groups * p->in_h;
@@ -463,11 +542,11 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
         f->count_row(cp, n, g, oy, cnt.data());
         if (p->window_scale) {
           const uint64_t *row = cp->xbuf + ((((size_t)n * p->groups + g) * c.hp +
-                                             (size_t)oy * p->stride_h) * c.wp) * c.words;
+                                             (size_t)oy * p->stride_h) * c.wp) * c.pix;
           for (int ox = 0; ox < wo; ++ox) {
-            const uint64_t *xp = row + (size_t)ox * p->stride_w * c.words;
-            int s = 0;
-            for (int t = 0; t < c.taps; ++t) s += f->popcount(xp + c.koff[t * c.words], c.words);
+            const uint64_t *xp = row + (size_t)ox * p->stride_w * c.pix;
+            int s = 0;  // a split pixel's two halves partition its bits: same popcount
+            for (int t = 0; t < c.taps; ++t) s += f->popcount(xp + c.koff[t * c.words], c.pix);
             pcx[ox] = s;
           }
         }

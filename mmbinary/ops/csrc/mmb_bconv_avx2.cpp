@@ -1,7 +1,9 @@
 // mmb_bconv_avx2.cpp -- AVX2 path of the 1-bit conv. Compile with -mavx2 -mpopcnt; called only
 // after mmb_cpu_supports(MMB_ISA_AVX2). Vectorised over output channels (one 64-bit lane per
-// channel, 4 per register); popcount by the nibble table (vpshufb), byte counts summed over up
-// to 31 words before one vpsadbw.
+// channel, 4 per register); popcount by the nibble table (vpshufb). The nibble split is paid
+// once per input pixel and weight, not per product: (x ^ w) & 0x0f.. = (x & 0x0f..) ^ (w & 0x0f..),
+// so the buffer and the weights hold both halves and a product costs 2 xor + 2 vpshufb + 2 add;
+// byte counts are summed over up to 31 words before one vpsadbw.
 #include "mmb_bconv_internal.h"
 
 #if defined(MMB_X86)
@@ -16,7 +18,8 @@ inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint6
                   size_t wstride, int32_t *cnt, int wo, int ox0, int o0) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
                                        1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i m4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+  const __m256i zero = _mm256_setzero_si256();
+  const int words = c->words;
   __m256i acc[OB][P];
   for (int b = 0; b < OB; ++b)
     for (int p = 0; p < P; ++p) acc[b][p] = zero;
@@ -29,17 +32,18 @@ inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint6
       for (int p = 0; p < P; ++p) a8[b][p] = zero;
     for (int k = k0; k < k1; ++k) {
       const int off = koff[k];
-      __m256i w[OB];
-      for (int b = 0; b < OB; ++b)
-        w[b] = _mm256_loadu_si256((const __m256i *)(wb + b * wstride + (size_t)k * kLanes));
+      __m256i wl[OB], wh[OB];
+      for (int b = 0; b < OB; ++b) {
+        const uint64_t *wk = wb + b * wstride + (size_t)k * 2 * kLanes;
+        wl[b] = _mm256_loadu_si256((const __m256i *)wk);
+        wh[b] = _mm256_loadu_si256((const __m256i *)(wk + kLanes));
+      }
       for (int p = 0; p < P; ++p) {
-        const __m256i xv = _mm256_set1_epi64x((long long)xb[p * step + off]);
+        const __m256i xl = _mm256_set1_epi64x((long long)xb[p * step + off]);
+        const __m256i xh = _mm256_set1_epi64x((long long)xb[p * step + off + words]);
         for (int b = 0; b < OB; ++b) {
-          const __m256i v = _mm256_xor_si256(xv, w[b]);
-          const __m256i lo = _mm256_and_si256(v, m4);
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-          a8[b][p] = _mm256_add_epi8(
-              a8[b][p], _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi)));
+          a8[b][p] = _mm256_add_epi8(a8[b][p], _mm256_shuffle_epi8(lut, _mm256_xor_si256(xl, wl[b])));
+          a8[b][p] = _mm256_add_epi8(a8[b][p], _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh, wh[b])));
         }
       }
     }
@@ -73,8 +77,8 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
   const mmb_bconv_params *p = c->p;
   const int wo = p->out_w, K = c->K, nob = c->nob;
   const uint64_t *xrow =
-      c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) * c->wp) * c->words;
-  const size_t step = (size_t)p->stride_w * c->words, wstride = (size_t)K * kLanes;
+      c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) * c->wp) * c->pix;
+  const size_t step = (size_t)p->stride_w * c->pix, wstride = (size_t)K * 2 * kLanes;
   const uint64_t *wg = c->wrep + (size_t)g * nob * wstride;
   for (int b0 = 0; b0 < nob; b0 += 2) {
     const int ob = nob - b0 >= 2 ? 2 : 1;
@@ -90,16 +94,70 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
   }
 }
 
+// [g][nob][K][2][lanes]: low nibbles, then high nibbles (shifted down) of each lane's word
 void repack(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
-  mmb_repack_generic(c, w, out, kLanes);
+  const int K = c->K, opg = c->opg, nob = c->nob, G = c->p->groups;
+  const uint64_t m4 = 0x0f0f0f0f0f0f0f0full;
+  for (int g = 0; g < G; ++g)
+    for (int b = 0; b < nob; ++b) {
+      uint64_t *dst = out + ((size_t)g * nob + b) * K * 2 * kLanes;
+      for (int k = 0; k < K; ++k)
+        for (int l = 0; l < kLanes; ++l) {
+          const int o = b * kLanes + l;
+          const uint64_t v = o < opg ? w[((size_t)g * opg + o) * K + k] : 0;
+          dst[(size_t)k * 2 * kLanes + l] = v & m4;
+          dst[(size_t)k * 2 * kLanes + kLanes + l] = (v >> 4) & m4;
+        }
+    }
 }
 int popcount(const uint64_t *w, int n) {
   int s = 0;
   for (int i = 0; i < n; ++i) s += (int)_mm_popcnt_u64(w[i]);
   return s;
 }
+// 8 pixels at a time: per channel one compare, AND with the channel's bit, OR into the low or
+// high 32-bit half of the 8 pixel words; then the halves are interleaved into words and split
+// into their nibble halves.
 void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp) {
-  mmb_pack_generic(c, x, n, g, iy0, iy1, tmp);
+  const mmb_bconv_params *p = c->p;
+  const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg, pix = c->pix;
+  const __m256 t = _mm256_set1_ps(p->threshold);
+  const size_t plane = (size_t)H * W;
+  const uint64_t m4 = 0x0f0f0f0f0f0f0f0full;
+  alignas(32) int32_t lanes[16];
+  for (int iy = iy0; iy < iy1; ++iy) {
+    const int r = p->pad_top + iy * p->in_dil_h;
+    if (r < 0 || r >= c->hp) continue;
+    uint64_t *row = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + r) * c->wp) * pix;
+    const float *x0 = x + (((size_t)n * p->in_c + (size_t)g * cpg) * H + iy) * W;
+    for (int ix = 0; ix < W; ix += 8) {
+      const int nv = W - ix >= 8 ? 8 : W - ix;
+      for (int l = 0; l < 8; ++l) lanes[l] = l < nv ? -1 : 0;
+      const __m256i valid = _mm256_load_si256((const __m256i *)lanes);
+      for (int wd = 0; wd < words; ++wd) {
+        __m256i half[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        const int c1 = cpg - 64 * wd >= 64 ? 64 : cpg - 64 * wd;
+        const float *xc = x0 + (size_t)64 * wd * plane + ix;
+        for (int j = 0; j < c1; ++j) {
+          const __m256 v = _mm256_maskload_ps(xc + (size_t)j * plane, valid);
+          const __m256i ge = _mm256_castps_si256(_mm256_cmp_ps(v, t, _CMP_GE_OQ));
+          half[j >> 5] = _mm256_or_si256(
+              half[j >> 5], _mm256_and_si256(ge, _mm256_set1_epi32((int)(1u << (j & 31)))));
+        }
+        _mm256_store_si256((__m256i *)lanes, half[0]);
+        _mm256_store_si256((__m256i *)(lanes + 8), half[1]);
+        for (int l = 0; l < nv; ++l) {
+          const int q = p->pad_left + (ix + l) * p->in_dil_w;
+          if (q < 0 || q >= c->wp) continue;
+          const uint64_t v = (uint32_t)lanes[l] | ((uint64_t)(uint32_t)lanes[8 + l] << 32);
+          row[(size_t)q * pix + wd] = v & m4;
+          row[(size_t)q * pix + words + wd] = (v >> 4) & m4;
+        }
+        for (int l = 0; l < 8; ++l) lanes[l] = l < nv ? -1 : 0;  // the mask again
+      }
+    }
+  }
+  (void)tmp;
 }
 void epilogue(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt, const int32_t *pcx,
               float *y) {
@@ -108,6 +166,6 @@ void epilogue(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt, const 
 
 }  // namespace
 
-const mmb_isa_fns mmb_fns_avx2 = {kLanes, repack, popcount, pack, count_row, epilogue};
+const mmb_isa_fns mmb_fns_avx2 = {kLanes, 1, repack, popcount, pack, count_row, epilogue};
 
 #endif  // MMB_X86

@@ -28,7 +28,8 @@ inline void store_transposed(const __m512i *acc, int32_t *cnt, int wo, int ox0, 
   }
   for (int l = 0; l < 8; ++l) {
     if (o0 + l >= opg) break;
-    const __m256 row = _mm256_permute2f128_ps(u[l & 3], u[4 + (l & 3)], l < 4 ? 0x20 : 0x31);
+    const __m256 row = l < 4 ? _mm256_permute2f128_ps(u[l & 3], u[4 + (l & 3)], 0x20)
+                             : _mm256_permute2f128_ps(u[l & 3], u[4 + (l & 3)], 0x31);
     _mm256_storeu_ps((float *)(cnt + (size_t)(o0 + l) * wo + ox0), row);
   }
 }
@@ -86,8 +87,8 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
   const mmb_bconv_params *p = c->p;
   const int wo = p->out_w, K = c->K, nob = c->nob;
   const uint64_t *xrow =
-      c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) * c->wp) * c->words;
-  const size_t step = (size_t)p->stride_w * c->words, wstride = (size_t)K * kLanes;
+      c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) * c->wp) * c->pix;
+  const size_t step = (size_t)p->stride_w * c->pix, wstride = (size_t)K * kLanes;
   const uint64_t *wg = c->wrep + (size_t)g * nob * wstride;
   for (int b0 = 0; b0 < nob; b0 += 2) {
     const int ob = nob - b0 >= 2 ? 2 : 1;
@@ -111,8 +112,46 @@ int popcount(const uint64_t *w, int n) {
   for (int i = 0; i < n; ++i) s += (int)_mm_popcnt_u64(w[i]);
   return s;
 }
+// 8 pixels at a time: per channel one compare -> 8-bit mask -> masked OR of the channel's bit
+// into the 8 pixel words (no bit-matrix transpose needed).
 void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp) {
-  mmb_pack_generic(c, x, n, g, iy0, iy1, tmp);
+  const mmb_bconv_params *p = c->p;
+  const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg, pix = c->pix;
+  const __m256 t = _mm256_set1_ps(p->threshold);
+  const size_t plane = (size_t)H * W;
+  for (int iy = iy0; iy < iy1; ++iy) {
+    const int r = p->pad_top + iy * p->in_dil_h;
+    if (r < 0 || r >= c->hp) continue;
+    uint64_t *row = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + r) * c->wp) * pix;
+    const float *x0 = x + (((size_t)n * p->in_c + (size_t)g * cpg) * H + iy) * W;
+    const bool direct = p->in_dil_w == 1 && pix == 1 && p->pad_left >= 0 &&
+                        p->pad_left + W <= c->wp;
+    for (int ix = 0; ix < W; ix += 8) {
+      const int nv = W - ix >= 8 ? 8 : W - ix;
+      const __mmask8 valid = (__mmask8)((1u << nv) - 1);
+      for (int wd = 0; wd < words; ++wd) {
+        __m512i acc = _mm512_setzero_si512();
+        const int c1 = cpg - 64 * wd >= 64 ? 64 : cpg - 64 * wd;
+        const float *xc = x0 + (size_t)64 * wd * plane + ix;
+        for (int j = 0; j < c1; ++j) {
+          const __m256 v = _mm256_maskz_loadu_ps(valid, xc + (size_t)j * plane);
+          const __mmask8 ge = _mm256_mask_cmp_ps_mask(valid, v, t, _CMP_GE_OQ);
+          acc = _mm512_mask_or_epi64(acc, ge, acc, _mm512_set1_epi64((long long)(1ull << j)));
+        }
+        if (direct) {
+          _mm512_mask_storeu_epi64(row + p->pad_left + ix, valid, acc);
+        } else {
+          alignas(64) uint64_t out[8];
+          _mm512_store_si512(out, acc);
+          for (int l = 0; l < nv; ++l) {
+            const int q = p->pad_left + (ix + l) * p->in_dil_w;
+            if (q >= 0 && q < c->wp) row[(size_t)q * pix + wd] = out[l];
+          }
+        }
+      }
+    }
+  }
+  (void)tmp;
 }
 void epilogue(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt, const int32_t *pcx,
               float *y) {
@@ -121,6 +160,6 @@ void epilogue(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt, const 
 
 }  // namespace
 
-const mmb_isa_fns mmb_fns_avx512 = {kLanes, repack, popcount, pack, count_row, epilogue};
+const mmb_isa_fns mmb_fns_avx512 = {kLanes, 0, repack, popcount, pack, count_row, epilogue};
 
 #endif  // MMB_X86

@@ -15,12 +15,14 @@
 
 /* The work of one call, set up by mmb_bconv.cpp. The input is packed into a zero-padded,
    dilated grid of per-pixel words, xbuf [n][groups][hp][wp][words]: a padded or inserted tap
-   reads 0 bits, whose xor with the weight counts popcount(w) -- subtracted again through the
+   reads 0 bits (an ISA may store each word as two, its low and high nibbles: pix = 2 words),
+   whose xor with the weight counts popcount(w) -- subtracted again through the
    per-position tables, so the count kernels run the same loop at every position. */
 typedef struct {
   const mmb_bconv_params *p;
   int cpg, opg, words, taps, K;       /* K = taps * words, the reduction length in words */
   int hp, wp;                         /* padded, dilated input grid */
+  int pix;                            /* buffer words per pixel: words, or 2 words (split) */
   int lanes, nob;                     /* weight layout of the ISA: groups x nob x K x lanes */
   const int32_t *koff;                /* [K]: word offset of reduction step k from a position */
   uint64_t *xbuf;                     /* [n][groups][hp][wp][words] */
@@ -36,6 +38,7 @@ typedef struct {
 /* The functions each ISA file provides. */
 typedef struct {
   int lanes;
+  int split;                          /* 1: the buffer holds (x & 0x0f..), (x >> 4 & 0x0f..) */
   /* weights [out_c][K] -> wrep [g][nob][K][lanes] (padded lanes 0) */
   void (*repack)(const mmb_ctx *c, const uint64_t *w, uint64_t *out);
   int (*popcount)(const uint64_t *w, int nwords);
@@ -84,13 +87,23 @@ static inline void mmb_pack_generic(const mmb_ctx *c, const float *x, int n, int
       const int j = ch & 63;
       for (int ix = 0; ix < W; ++ix) tw[ix] |= (uint64_t)(xr[ix] >= t) << j;
     }
-    const int r = p->pad_top + iy * p->in_dil_h;
+    const int r = p->pad_top + iy * p->in_dil_h, pix = c->pix;
     if (r < 0 || r >= c->hp) continue;
-    uint64_t *row = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + r) * c->wp) * words;
+    uint64_t *row = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + r) * c->wp) * pix;
+    const uint64_t m4 = 0x0f0f0f0f0f0f0f0full;
     for (int ix = 0; ix < W; ++ix) {
       const int q = p->pad_left + ix * p->in_dil_w;
       if (q < 0 || q >= c->wp) continue;
-      for (int wd = 0; wd < words; ++wd) row[(size_t)q * words + wd] = tmp[(size_t)wd * W + ix];
+      uint64_t *dst = row + (size_t)q * pix;
+      for (int wd = 0; wd < words; ++wd) {
+        const uint64_t v = tmp[(size_t)wd * W + ix];
+        if (pix == words) {
+          dst[wd] = v;
+        } else {
+          dst[wd] = v & m4;
+          dst[words + wd] = (v >> 4) & m4;
+        }
+      }
     }
   }
 }
