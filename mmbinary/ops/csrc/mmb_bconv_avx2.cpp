@@ -12,6 +12,12 @@
 namespace {
 
 const int kLanes = 4;
+#ifndef MMB_AVX2_P
+#define MMB_AVX2_P 3  // output columns per block (tuning knob: -DMMB_AVX2_P=...)
+#endif
+#ifndef MMB_AVX2_OB
+#define MMB_AVX2_OB 2  // 4-channel groups per block (-DMMB_AVX2_OB=1..3)
+#endif
 
 template <int P, int OB>
 inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint64_t *wb,
@@ -66,6 +72,8 @@ template <int OB>
 inline void block_p(int P, const mmb_ctx *c, const uint64_t *xb, size_t step, const uint64_t *wb,
                     size_t wstride, int32_t *cnt, int wo, int ox0, int o0) {
   switch (P) {
+    case 6: block<6, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
+    case 5: block<5, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
     case 4: block<4, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
     case 3: block<3, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
     case 2: block<2, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
@@ -80,13 +88,15 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
       c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) * c->wp) * c->pix;
   const size_t step = (size_t)p->stride_w * c->pix, wstride = (size_t)K * 2 * kLanes;
   const uint64_t *wg = c->wrep + (size_t)g * nob * wstride;
-  for (int b0 = 0; b0 < nob; b0 += 2) {
-    const int ob = nob - b0 >= 2 ? 2 : 1;
-    for (int ox0 = 0; ox0 < wo; ox0 += 4) {
-      const int P = wo - ox0 >= 4 ? 4 : wo - ox0;
+  for (int b0 = 0; b0 < nob; b0 += MMB_AVX2_OB) {
+    const int ob = nob - b0 >= MMB_AVX2_OB ? MMB_AVX2_OB : nob - b0;
+    for (int ox0 = 0; ox0 < wo; ox0 += MMB_AVX2_P) {
+      const int P = wo - ox0 >= MMB_AVX2_P ? MMB_AVX2_P : wo - ox0;
       const uint64_t *xb = xrow + ox0 * step;
       const uint64_t *wb = wg + (size_t)b0 * wstride;
-      if (ob == 2)
+      if (ob == 3)
+        block_p<3>(P, c, xb, step, wb, wstride, cnt, wo, ox0, b0 * kLanes);
+      else if (ob == 2)
         block_p<2>(P, c, xb, step, wb, wstride, cnt, wo, ox0, b0 * kLanes);
       else
         block_p<1>(P, c, xb, step, wb, wstride, cnt, wo, ox0, b0 * kLanes);
