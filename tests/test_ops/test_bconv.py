@@ -42,6 +42,9 @@ DECONV_FORMS = [
     (8, 6, 4, 2, 1, 0, 2),
     (7, 3, 3, 1, 0, 0, 1),
     (66, 12, 4, 2, 1, 0, 1),
+    (16, 8, 2, 2, 0, 0, 1),
+    (9, 4, 5, 3, 2, 1, 1),
+    (10, 5, 1, 2, 0, 1, 1),  # a phase without taps: the dilated-input form instead
 ]
 
 
@@ -154,9 +157,14 @@ def test_transposed_conv_integer_part_is_exact(form, isa):
         output_padding=output_padding,
     )
     ref = F.conv_transpose2d(_sign(x), code.double(), None, stride, padding, output_padding, groups)
+    native = NativeBinaryConv(layer, isa=isa)
     with torch.no_grad():
-        got = NativeBinaryConv(layer, isa=isa)(x)
+        got = native(x)
     np.testing.assert_array_equal(got.numpy(), ref.numpy())
+    subpixel = native._phases[(6, 5)]  # stride > 1 with taps in every phase: stride² sub-convs
+    assert (subpixel is not None) == (stride > 1 and k >= stride)
+    if subpixel:
+        assert len(subpixel) == stride**2
 
 
 @pytest.mark.parametrize('isa', ISAS)
