@@ -329,7 +329,7 @@ class DeployedModel:
             if kernel == 'native':
                 raise RuntimeError(f'kernel=native: {ops.native_unavailable_reason()}')
             return 'reference', ops.native_unavailable_reason()
-        from mmbinary.ops.torch_ops import NativeBinaryConv
+        from mmbinary.ops.torch_ops import NativeBinaryConv, fuse_blocks
 
         from .converter import DeployedBinaryConv, _set_submodule
 
@@ -337,7 +337,11 @@ class DeployedModel:
         layers = [(p, m) for p, m in self._net.named_modules() if isinstance(m, DeployedBinaryConv)]
         for path, m in layers:
             _set_submodule(self._net, path, NativeBinaryConv(m, threads=self.threads, isa=isa))
-        return f'native-{isa}', f'{len(layers)} binary layers on the native {isa} kernel'
+        fused = fuse_blocks(self._net)
+        return f'native-{isa}', (
+            f'{len(layers)} binary layers on the native {isa} kernel, {fused} with the shortcut '
+            'add (and PReLU) fused'
+        )
 
     def _run_packed(self, x: np.ndarray) -> np.ndarray:
         with torch.no_grad():

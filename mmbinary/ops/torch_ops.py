@@ -334,3 +334,71 @@ class NativeBinaryConv(nn.Module):
             f'groups={self.groups}, {self.geometry}, isa={self.isa or "auto"}, '
             f'threads={self.threads}'
         )
+
+
+def _prelu_slopes(act: nn.Module, channels: int) -> Optional[torch.Tensor]:
+    """``[channels]`` slopes if ``act`` is exactly ``nn.PReLU``, else ``None``."""
+    if type(act) is not nn.PReLU:
+        return None
+    w = act.weight.detach().float().reshape(-1)
+    if w.numel() not in (1, channels):
+        return None
+    return w.expand(channels).contiguous()
+
+
+def _fuse(conv, norm, act) -> Optional[tuple]:
+    """``(conv, act_after)`` with the add and (if PReLU) the activation fused into ``conv``."""
+    if not isinstance(conv, NativeBinaryConv) or not isinstance(norm, nn.Identity):
+        return None
+    if conv.kind != 'conv2d' or conv.prelu is not None:
+        return None
+    slopes = _prelu_slopes(act, conv.scale.numel())
+    conv.prelu = slopes
+    return conv, (None if slopes is not None else act)
+
+
+def fuse_blocks(net: nn.Module) -> int:
+    """Fuse ``act(conv(x) + shortcut)`` of Bi-Real units into their native convs, in place.
+
+    For :class:`~mmbinary.models.backbones.binary_resnet.BinaryConvUnit` and
+    :class:`~mmbinary.models.backbones.binary_resnet.BiRealBasicBlock` whose binary conv runs
+    natively and whose BatchNorm was folded (``nn.Identity``): the shortcut is added in the
+    kernel's epilogue, and an ``nn.PReLU`` activation is applied there too (another activation
+    runs after, unchanged). Returns the number of fused convs.
+    """
+    import types
+
+    from mmbinary.models.backbones.binary_resnet import BinaryConvUnit, BiRealBasicBlock
+
+    fused = 0
+    for m in net.modules():
+        if isinstance(m, BinaryConvUnit):
+            got = _fuse(m.conv, m.norm, m.act)
+            if got is None:
+                continue
+
+            def unit_forward(self, x, _conv=got[0], _act=got[1]):
+                identity = x if self.shortcut is None else self.shortcut(x)
+                y = _conv(x, identity)
+                return y if _act is None else _act(y)
+
+            m.forward = types.MethodType(unit_forward, m)
+            fused += 1
+        elif isinstance(m, BiRealBasicBlock):
+            one = _fuse(m.conv1, m.norm1, m.act1)
+            two = _fuse(m.conv2, m.norm2, m.act2) if one else None
+            if one is None or two is None:
+                if one is not None:  # undo: keep the block as it was
+                    m.conv1.prelu = None
+                continue
+
+            def block_forward(self, x, _one=one, _two=two):
+                identity = x if self.downsample is None else self.downsample(x)
+                out = _one[0](x, identity)
+                out = out if _one[1] is None else _one[1](out)
+                y = _two[0](out, out)
+                return y if _two[1] is None else _two[1](y)
+
+            m._inner_forward = types.MethodType(block_forward, m)
+            fused += 2
+    return fused

@@ -63,6 +63,9 @@ def test_native_model_equals_reference_on_every_isa(exported):
     assert native.kernel == f'native-{best}' and f'kernel=native-{best}' in repr(native)
     layers = [m for m in native._net.modules() if isinstance(m, NativeBinaryConv)]
     assert len(layers) == native.meta['backend_binary_convs'] > 0
+    fused = [m for m in layers if m.prelu is not None]
+    if 'sbpn' in exported:  # Bi-Real units: shortcut add + PReLU in the kernel's epilogue
+        assert len(fused) >= 16 and f'{len(fused)} with the shortcut add' in native.kernel_note
     calls = []
     for m in layers:
         m.register_forward_hook(lambda *_: calls.append(1))
@@ -105,3 +108,34 @@ def test_packed_file_of_another_version_is_refused(exported, tmp_path):
         json.dump(content, f)
     with pytest.raises(ValueError, match=r'not a mmbinary-packed v1 file .*version=2'):
         DeployedModel(copy)
+
+
+@pytest.mark.parametrize('act', ['PReLU', 'ReLU'])
+def test_fused_bireal_unit_equals_unfused(act):
+    from mmbinary.deploy import convert_model
+    from mmbinary.deploy.converter import DeployedBinaryConv, _set_submodule
+    from mmbinary.models.backbones.binary_resnet import BinaryConvUnit
+    from mmbinary.ops.torch_ops import fuse_blocks
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        BinaryConvUnit(24, 24, 1, dict(type='BinaryConv2d'), dict(type='BN'), dict(type=act)),
+        BinaryConvUnit(24, 24, 1, dict(type='BinaryConv2d'), dict(type='BN'), dict(type=act)),
+    ).eval()
+    _randomize_bn(net)
+    for m in net.modules():
+        if isinstance(m, nn.PReLU):
+            m.weight.data.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 24, 9, 7)
+    deployed, _ = convert_model(net, x)
+    with torch.no_grad():
+        ref = deployed(x)
+    for path, m in list(deployed.named_modules()):
+        if isinstance(m, DeployedBinaryConv):
+            _set_submodule(deployed, path, NativeBinaryConv(m))
+    assert fuse_blocks(deployed) == 2
+    convs = [m for m in deployed.modules() if isinstance(m, NativeBinaryConv)]
+    assert all((m.prelu is not None) == (act == 'PReLU') for m in convs)
+    with torch.no_grad():
+        got = deployed(x)
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
