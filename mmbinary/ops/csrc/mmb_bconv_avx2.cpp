@@ -125,50 +125,73 @@ int popcount(const uint64_t *w, int n) {
   for (int i = 0; i < n; ++i) s += (int)_mm_popcnt_u64(w[i]);
   return s;
 }
-// 8 pixels at a time: per channel one compare, AND with the channel's bit, OR into the low or
-// high 32-bit half of the 8 pixel words; then the halves are interleaved into words and split
-// into their nibble halves.
+// Up to 32 pixels of a row at a time: per channel one compare per 8 pixels, AND with the
+// channel's bit, OR into the low or high 32-bit half of the pixel words (the channel loop reads
+// each input row contiguously); then the halves are joined into words and split into their
+// nibble halves.
+template <int NB>
+inline void pack_chunk(const float *xc, size_t plane, int c1, const __m256i *valid, __m256 t,
+                       __m256i (*half)[2]) {
+  for (int b = 0; b < NB; ++b) half[b][0] = half[b][1] = _mm256_setzero_si256();
+  for (int j = 0; j < c1; ++j) {
+    const __m256i bit = _mm256_set1_epi32((int)(1u << (j & 31)));
+    const float *xr = xc + (size_t)j * plane;
+    for (int b = 0; b < NB; ++b) {
+      const __m256 v = _mm256_maskload_ps(xr + 8 * b, valid[b]);
+      const __m256i ge = _mm256_castps_si256(_mm256_cmp_ps(v, t, _CMP_GE_OQ));
+      half[b][j >> 5] = _mm256_or_si256(half[b][j >> 5], _mm256_and_si256(ge, bit));
+    }
+  }
+}
+
 void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp) {
   const mmb_bconv_params *p = c->p;
   const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg, pix = c->pix;
   const __m256 t = _mm256_set1_ps(p->threshold);
   const size_t plane = (size_t)H * W;
   const uint64_t m4 = 0x0f0f0f0f0f0f0f0full;
-  alignas(32) int32_t lanes[16];
   for (int iy = iy0; iy < iy1; ++iy) {
     const int r = p->pad_top + iy * p->in_dil_h;
     if (r < 0 || r >= c->hp) continue;
     uint64_t *row = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + r) * c->wp) * pix;
     const float *x0 = x + (((size_t)n * p->in_c + (size_t)g * cpg) * H + iy) * W;
-    for (int ix = 0; ix < W; ix += 8) {
-      const int nv = W - ix >= 8 ? 8 : W - ix;
-      for (int l = 0; l < 8; ++l) lanes[l] = l < nv ? -1 : 0;
-      const __m256i valid = _mm256_load_si256((const __m256i *)lanes);
+    for (int ix = 0; ix < W; ix += 32) {
+      const int nv = W - ix >= 32 ? 32 : W - ix;
+      const int nb = (nv + 7) / 8;
+      __m256i valid[4];
+      for (int b = 0; b < 4; ++b) {
+        alignas(32) int32_t m[8];
+        for (int l = 0; l < 8; ++l) m[l] = 8 * b + l < nv ? -1 : 0;
+        valid[b] = _mm256_load_si256((const __m256i *)m);
+      }
       for (int wd = 0; wd < words; ++wd) {
-        __m256i half[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256i half[4][2];
         const int c1 = cpg - 64 * wd >= 64 ? 64 : cpg - 64 * wd;
         const float *xc = x0 + (size_t)64 * wd * plane + ix;
-        for (int j = 0; j < c1; ++j) {
-          const __m256 v = _mm256_maskload_ps(xc + (size_t)j * plane, valid);
-          const __m256i ge = _mm256_castps_si256(_mm256_cmp_ps(v, t, _CMP_GE_OQ));
-          half[j >> 5] = _mm256_or_si256(
-              half[j >> 5], _mm256_and_si256(ge, _mm256_set1_epi32((int)(1u << (j & 31)))));
+        if (nb > 2)
+          pack_chunk<4>(xc, plane, c1, valid, t, half);
+        else if (nb > 1)
+          pack_chunk<2>(xc, plane, c1, valid, t, half);
+        else
+          pack_chunk<1>(xc, plane, c1, valid, t, half);
+        for (int b = 0; b < nb; ++b) {
+          alignas(32) uint32_t lo[8], hi[8];
+          _mm256_store_si256((__m256i *)lo, half[b][0]);
+          _mm256_store_si256((__m256i *)hi, half[b][1]);
+          for (int l = 0; l < 8 && 8 * b + l < nv; ++l) {
+            const int q = p->pad_left + (ix + 8 * b + l) * p->in_dil_w;
+            if (q < 0 || q >= c->wp) continue;
+            const uint64_t v = lo[l] | ((uint64_t)hi[l] << 32);
+            row[(size_t)q * pix + wd] = v & m4;
+            row[(size_t)q * pix + words + wd] = (v >> 4) & m4;
+          }
         }
-        _mm256_store_si256((__m256i *)lanes, half[0]);
-        _mm256_store_si256((__m256i *)(lanes + 8), half[1]);
-        for (int l = 0; l < nv; ++l) {
-          const int q = p->pad_left + (ix + l) * p->in_dil_w;
-          if (q < 0 || q >= c->wp) continue;
-          const uint64_t v = (uint32_t)lanes[l] | ((uint64_t)(uint32_t)lanes[8 + l] << 32);
-          row[(size_t)q * pix + wd] = v & m4;
-          row[(size_t)q * pix + words + wd] = (v >> 4) & m4;
-        }
-        for (int l = 0; l < 8; ++l) lanes[l] = l < nv ? -1 : 0;  // the mask again
       }
     }
   }
   (void)tmp;
 }
+
 void epilogue(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt, const int32_t *pcx,
               float *y) {
   mmb_epilogue_generic(c, n, g, oy, cnt, pcx, y);

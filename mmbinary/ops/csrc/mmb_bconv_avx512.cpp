@@ -112,8 +112,28 @@ int popcount(const uint64_t *w, int n) {
   for (int i = 0; i < n; ++i) s += (int)_mm_popcnt_u64(w[i]);
   return s;
 }
-// 8 pixels at a time: per channel one compare -> 8-bit mask -> masked OR of the channel's bit
-// into the 8 pixel words (no bit-matrix transpose needed).
+// Up to 64 pixels of a row at a time (8 registers of 8 pixel words): per channel, one compare
+// per 8 pixels -> 8-bit mask -> masked OR of the channel's bit into those pixel words (no
+// bit-matrix transpose); the channel loop reads each input row contiguously.
+template <int NB>
+inline void pack_chunk(const float *xc, size_t plane, int c1, int nv, __m256 t, __m512i *acc) {
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_si512();
+  __mmask8 valid[NB];
+  for (int b = 0; b < NB; ++b) {
+    const int n = nv - 8 * b;
+    valid[b] = (__mmask8)(n >= 8 ? 0xff : n > 0 ? (1u << n) - 1 : 0);
+  }
+  for (int j = 0; j < c1; ++j) {
+    const __m512i bit = _mm512_set1_epi64((long long)(1ull << j));
+    const float *xr = xc + (size_t)j * plane;
+    for (int b = 0; b < NB; ++b) {
+      const __m256 v = _mm256_maskz_loadu_ps(valid[b], xr + 8 * b);
+      const __mmask8 ge = _mm256_mask_cmp_ps_mask(valid[b], v, t, _CMP_GE_OQ);
+      acc[b] = _mm512_mask_or_epi64(acc[b], ge, acc[b], bit);
+    }
+  }
+}
+
 void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp) {
   const mmb_bconv_params *p = c->p;
   const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg, pix = c->pix;
@@ -126,26 +146,33 @@ void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint
     const float *x0 = x + (((size_t)n * p->in_c + (size_t)g * cpg) * H + iy) * W;
     const bool direct = p->in_dil_w == 1 && pix == 1 && p->pad_left >= 0 &&
                         p->pad_left + W <= c->wp;
-    for (int ix = 0; ix < W; ix += 8) {
-      const int nv = W - ix >= 8 ? 8 : W - ix;
-      const __mmask8 valid = (__mmask8)((1u << nv) - 1);
+    for (int ix = 0; ix < W; ix += 64) {
+      const int nv = W - ix >= 64 ? 64 : W - ix;
+      const int nb = (nv + 7) / 8;
       for (int wd = 0; wd < words; ++wd) {
-        __m512i acc = _mm512_setzero_si512();
+        __m512i acc[8];
         const int c1 = cpg - 64 * wd >= 64 ? 64 : cpg - 64 * wd;
         const float *xc = x0 + (size_t)64 * wd * plane + ix;
-        for (int j = 0; j < c1; ++j) {
-          const __m256 v = _mm256_maskz_loadu_ps(valid, xc + (size_t)j * plane);
-          const __mmask8 ge = _mm256_mask_cmp_ps_mask(valid, v, t, _CMP_GE_OQ);
-          acc = _mm512_mask_or_epi64(acc, ge, acc, _mm512_set1_epi64((long long)(1ull << j)));
-        }
-        if (direct) {
-          _mm512_mask_storeu_epi64(row + p->pad_left + ix, valid, acc);
-        } else {
-          alignas(64) uint64_t out[8];
-          _mm512_store_si512(out, acc);
-          for (int l = 0; l < nv; ++l) {
-            const int q = p->pad_left + (ix + l) * p->in_dil_w;
-            if (q >= 0 && q < c->wp) row[(size_t)q * pix + wd] = out[l];
+        if (nb > 4)
+          pack_chunk<8>(xc, plane, c1, nv, t, acc);
+        else if (nb > 2)
+          pack_chunk<4>(xc, plane, c1, nv, t, acc);
+        else if (nb > 1)
+          pack_chunk<2>(xc, plane, c1, nv, t, acc);
+        else
+          pack_chunk<1>(xc, plane, c1, nv, t, acc);
+        for (int b = 0; b < nb; ++b) {
+          const int n8 = nv - 8 * b >= 8 ? 8 : nv - 8 * b;
+          if (direct) {
+            _mm512_mask_storeu_epi64(row + p->pad_left + ix + 8 * b, (__mmask8)((1u << n8) - 1),
+                                     acc[b]);
+          } else {
+            alignas(64) uint64_t out[8];
+            _mm512_store_si512(out, acc[b]);
+            for (int l = 0; l < n8; ++l) {
+              const int q = p->pad_left + (ix + 8 * b + l) * p->in_dil_w;
+              if (q >= 0 && q < c->wp) row[(size_t)q * pix + wd] = out[l];
+            }
           }
         }
       }
