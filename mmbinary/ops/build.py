@@ -78,7 +78,16 @@ def compiler_version(cxx: str) -> str:
 
 
 def build_root() -> str:
-    return os.environ.get('MMBINARY_OPS_BUILD_DIR') or osp.join(osp.dirname(CSRC), '_build')
+    """``$MMBINARY_OPS_BUILD_DIR``, else ``mmbinary/ops/_build`` if the package folder is
+    writable (a clone, an editable install), else ``$XDG_CACHE_HOME/mmbinary/ops`` (default
+    ``~/.cache``: a read-only site-packages)."""
+    if os.environ.get('MMBINARY_OPS_BUILD_DIR'):
+        return os.environ['MMBINARY_OPS_BUILD_DIR']
+    package = osp.dirname(CSRC)
+    if os.access(package, os.W_OK):
+        return osp.join(package, '_build')
+    cache = os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache')
+    return osp.join(cache, 'mmbinary', 'ops')
 
 
 def source_hash(cxx: str, csrc: str = CSRC) -> str:

@@ -2,9 +2,10 @@
 :class:`NativeBinaryConv`, a drop-in for :class:`~mmbinary.deploy.converter.DeployedBinaryConv`.
 
 The op is a :func:`torch.library.custom_op` calling the ctypes binding (:mod:`.bconv`) with a
-fake implementation for shapes (``torch.compile`` / ``torch.export``). Its weight is the packed
-format v1 as ``int64 [O, kh, kw, words]`` (the ``uint64`` words reinterpreted); a transposed conv
-is given as its direct kernel with ``input_dilation`` = its stride (see
+fake implementation for shapes (``torch.compile`` / ``torch.export``); on a torch older than 2.4
+(no ``custom_op``) ``binary_conv2d`` is the same function without the registration. Its weight
+is the packed format v1 as ``int64 [O, kh, kw, words]`` (the ``uint64`` words reinterpreted); a
+transposed conv is given as its direct kernel with ``input_dilation`` = its stride (see
 :func:`direct_geometry`).
 """
 
@@ -17,7 +18,7 @@ from torch import nn
 
 from . import bconv
 
-_CACHE_SIZE = 256
+_CACHE_SIZE = 1024  # prepared layers (weights in the ISA layout + tables), LRU
 _layers: 'OrderedDict[tuple, bconv._Layer]' = OrderedDict()
 
 
@@ -29,8 +30,7 @@ def _np(t: Optional[torch.Tensor]) -> Optional[np.ndarray]:
     return None if t is None else t.detach().contiguous().numpy()
 
 
-@torch.library.custom_op('mmbinary::binary_conv2d', mutates_args=())
-def binary_conv2d(
+def _binary_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor,
     scale: torch.Tensor,
@@ -101,8 +101,7 @@ def binary_conv2d(
     return torch.from_numpy(y)
 
 
-@binary_conv2d.register_fake
-def _(
+def _binary_conv2d_fake(
     x,
     weight,
     scale,
@@ -130,6 +129,15 @@ def _(
         x.shape[3], kw, stride[1], padding[1], padding[3], dilation[1], input_dilation[1]
     )
     return x.new_empty((x.shape[0], weight.shape[0], ho, wo))
+
+
+if hasattr(torch.library, 'custom_op'):  # torch >= 2.4
+    binary_conv2d = torch.library.custom_op('mmbinary::binary_conv2d', mutates_args=())(
+        _binary_conv2d
+    )
+    binary_conv2d.register_fake(_binary_conv2d_fake)
+else:  # an older torch (mmbinary supports 2.1): the same function, called directly
+    binary_conv2d = _binary_conv2d
 
 
 def direct_geometry(m) -> dict:

@@ -58,3 +58,11 @@ def test_no_compiler_package_still_imports(tmp_path):
     out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith('False mmbinary native 1-bit conv: no C++ compiler found')
+
+
+def test_build_root_falls_back_to_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv('MMBINARY_OPS_BUILD_DIR', raising=False)
+    assert build.build_root() == osp.join(osp.dirname(build.CSRC), '_build')  # a clone: writable
+    monkeypatch.setattr(os, 'access', lambda path, mode: False)  # a read-only site-packages
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    assert build.build_root() == str(tmp_path / 'mmbinary' / 'ops')
