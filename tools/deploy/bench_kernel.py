@@ -53,6 +53,11 @@ def parse_args(argv=None):
     parser.add_argument('--no-openvino', action='store_true', help='our kernel only')
     parser.add_argument('--int8', action='store_true', help='also OpenVINO INT8 conv')
     parser.add_argument('--ov-avx2', action='store_true', help='also OpenVINO with AVX2 only')
+    parser.add_argument(
+        '--breakdown',
+        action='store_true',
+        help='also where our 1-thread time goes: packing / XNOR-popcount / epilogue',
+    )
     parser.add_argument('--markdown', help='write the table to this markdown file')
     parser.add_argument('--ov-child', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -125,6 +130,26 @@ def openvino_conv(c, h, w, threads, kind):
     request = ov.Core().compile_model(model, 'CPU', config).create_infer_request()
     inputs = {0: np.where(x >= 0, 1.0, -1.0).astype(np.float32)}
     return lambda: request.infer(inputs)
+
+
+def breakdown(c, h, w, isa, iters):
+    """Median seconds of (pack, count, epilogue) of our 1-thread kernel (MMBINARY_BCONV_PROFILE)."""
+    from mmbinary.ops.bconv import library
+
+    lib = library()
+    lib.mmb_bconv_profile.argtypes = [ctypes.POINTER(ctypes.c_double)] * 3
+    run = ours(c, h, w, isa, 1)
+    os.environ['MMBINARY_BCONV_PROFILE'] = '1'
+    try:
+        phases = []
+        for _ in range(max(iters, 5)):
+            run()
+            out = [ctypes.c_double() for _ in range(3)]
+            lib.mmb_bconv_profile(*map(ctypes.byref, out))
+            phases.append([v.value for v in out])
+    finally:
+        del os.environ['MMBINARY_BCONV_PROFILE']
+    return np.median(np.asarray(phases), axis=0)
 
 
 def time_candidates(cands, iters, rounds, warmup):
@@ -218,7 +243,7 @@ def main(argv=None):
             print(f'ONEDNN_MAX_CPU_ISA=AVX2 run: {out.stderr.strip()[-2000:]}', file=sys.stderr)
         if not out.returncode and found:
             child = json.loads(found[-1][4:])
-    rows = []
+    rows, breakdowns = [], []
     for name in args.shapes:
         c, h, w = SHAPES[name]
         macs = c * c * 9 * h * w
@@ -254,6 +279,17 @@ def main(argv=None):
                 r['vs_ov'] = r['gmacs'] / base['gmacs'] if base else None
                 r['vs_name'] = base['candidate'] if base else ''
             print(_row(r), flush=True)
+        if args.breakdown:
+            for isa in isas:
+                pack, count, epi = breakdown(c, h, w, isa, args.iters) * 1e6
+                total = pack + count + epi
+                line = (
+                    f'  {name} {isa}, 1 thread: pack {pack:.1f} us ({pack / total:.0%}), '
+                    f'XNOR-popcount {count:.1f} us ({count / total:.0%}, '
+                    f'{macs / count / 1e3:.0f} G MAC/s), epilogue {epi:.1f} us ({epi / total:.0%})'
+                )
+                breakdowns.append(line)
+                print(line, flush=True)
     if args.markdown:
         with open(args.markdown, 'w') as f:
             f.write('\n'.join(f'- {s}' for s in lines) + '\n\n')
@@ -262,6 +298,9 @@ def main(argv=None):
                 'x OpenVINO binconv | % of limit |\n|---|---|---|---|---|---|---|---|\n'
             )
             f.writelines(_row(r) + '\n' for r in rows)
+            if breakdowns:
+                f.write('\nWhere our 1-thread time goes:\n\n')
+                f.writelines(f'- {b.strip()}\n' for b in breakdowns)
         print(f'wrote {args.markdown}')
 
 

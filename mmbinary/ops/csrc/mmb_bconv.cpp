@@ -438,6 +438,13 @@ void parallel(int threads, long long items, F fn) {
   Pool::get().run(threads, job);
 }
 
+// MMBINARY_BCONV_PROFILE=1: the last call's phase times (benchmark breakdown; not thread-safe).
+double g_profile[3];
+bool profiling() {
+  const char *e = getenv("MMBINARY_BCONV_PROFILE");
+  return e && *e && strcmp(e, "0") != 0;
+}
+
 }  // namespace
 
 const mmb_isa_fns mmb_fns_portable = {1, 0, repack_portable, popcount_portable, pack_portable,
@@ -521,6 +528,8 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
     }
     mmb_ctx &c = pl.c;
     mmb_ctx *cp = &pl.c;
+    const bool prof = profiling();
+    const auto t0 = std::chrono::steady_clock::now();
     pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.pix, 0);
     cp->xbuf = pl.xbuf.data();
     const int threads = p->threads > 0 ? p->threads : 1;
@@ -532,14 +541,24 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
         f->pack(cp, x, ng / p->groups, ng % p->groups, iy, iy + 1, tmp.data());
       }
     });
+    const auto t1 = std::chrono::steady_clock::now();
+    std::atomic<long long> count_ns{0};
     const long long orow = (long long)p->n * p->groups * p->out_h;
-    parallel(threads, orow, [&](int, long long a, long long b) {
+    parallel(threads, orow, [&](int t, long long a, long long b) {
       const int wo = p->out_w;
       std::vector<int32_t> cnt((size_t)c.nob * c.lanes * wo), pcx(wo);
+      long long ns = 0;
       for (long long i = a; i < b; ++i) {
         const int oy = (int)(i % p->out_h), ng = (int)(i / p->out_h);
         const int n = ng / p->groups, g = ng % p->groups;
-        f->count_row(cp, n, g, oy, cnt.data());
+        if (prof && t == 0) {  // the calling thread's share, timed
+          const auto r0 = std::chrono::steady_clock::now();
+          f->count_row(cp, n, g, oy, cnt.data());
+          ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - r0).count();
+        } else {
+          f->count_row(cp, n, g, oy, cnt.data());
+        }
         if (p->window_scale) {
           const uint64_t *row = cp->xbuf + ((((size_t)n * p->groups + g) * c.hp +
                                              (size_t)oy * p->stride_h) * c.wp) * c.pix;
@@ -552,11 +571,27 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
         }
         f->epilogue_row(cp, n, g, oy, cnt.data(), pcx.data(), y);
       }
+      if (t == 0) count_ns.store(ns);
     });
+    if (prof) {
+      const auto t2 = std::chrono::steady_clock::now();
+      // the row phase's wall time, split by the calling thread's count time (its rows run in
+      // parallel with the others': with balanced rows the same wall time)
+      const double rows = std::chrono::duration<double>(t2 - t1).count();
+      g_profile[0] = std::chrono::duration<double>(t1 - t0).count();
+      g_profile[1] = (double)count_ns.load() * 1e-9;
+      g_profile[2] = rows - g_profile[1];
+    }
   } catch (const std::exception &e) {
     return fail(err, errlen, "mmb_bconv: %s", e.what());
   }
   return 0;
+}
+
+void mmb_bconv_profile(double *pack_s, double *count_s, double *epilogue_s) {
+  if (pack_s) *pack_s = g_profile[0];
+  if (count_s) *count_s = g_profile[1];
+  if (epilogue_s) *epilogue_s = g_profile[2];
 }
 
 double mmb_clock_probe(long long iters) {

@@ -74,6 +74,12 @@ MMB_API int mmb_bconv_prepack(const mmb_bconv_params *p, int isa, uint64_t *out,
    adds per second, i.e. the core clock in Hz while it runs (portable fallback: approximate). */
 MMB_API double mmb_clock_probe(long long iters);
 
+/* With the environment variable MMBINARY_BCONV_PROFILE=1: seconds of the last
+   mmb_bconv2d_f32 call in its phases (input packing incl. the zeroed grid; XNOR-popcount count;
+   epilogue incl. window sums), for a per-phase breakdown (1 thread: exact; more: the calling
+   thread's rows). Not thread-safe. */
+MMB_API void mmb_bconv_profile(double *pack_s, double *count_s, double *epilogue_s);
+
 #ifdef __cplusplus
 }
 #endif
