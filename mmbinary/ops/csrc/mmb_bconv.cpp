@@ -23,6 +23,9 @@
 #include <cpuid.h>
 #endif
 
+#define MMB_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MMB_MAX(a, b) ((a) > (b) ? (a) : (b))
+
 namespace {
 
 int fail(char *err, int errlen, const char *fmt, ...) {
@@ -125,7 +128,7 @@ void pack_portable(const mmb_ctx *c, const float *x, int n, int g, int iy0, int 
                    uint64_t *tmp) {
   mmb_pack_generic(c, x, n, g, iy0, iy1, tmp);
 }
-void count_row_portable(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
+void count_row_portable(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
   const mmb_bconv_params *p = c->p;
   const int wo = p->out_w, K = c->K;
   const uint64_t *xrow = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) *
@@ -137,13 +140,13 @@ void count_row_portable(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
       const uint64_t *xp = xrow + ox * step;
       int s = 0;
       for (int k = 0; k < K; ++k) s += popcount64(xp[c->koff[k]] ^ w[k]);
-      cnt[(size_t)o * wo + ox] = s;
+      cnt[(size_t)o * ldc + ox] = s;
     }
   }
 }
-void epilogue_portable(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt,
-                       const int32_t *pcx, float *y) {
-  mmb_epilogue_generic(c, n, g, oy, cnt, pcx, y);
+void epilogue_portable(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt,
+                       int ldc, const int32_t *pcx, float *y) {
+  mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
 }
 
 int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
@@ -187,6 +190,7 @@ int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
 struct Plan {
   mmb_ctx c;
   std::vector<int32_t> koff, wpop, rowpat, base, bmask, nvalid;
+  int R = 0;  // row patterns
   std::vector<uint64_t> xbuf, wrep;
 };
 
@@ -242,16 +246,16 @@ void tables(const mmb_bconv_params *p, Plan &pl) {
     pl.rowpat[oy] = it->second;
   }
   const int R = (int)pats.size();
-  pl.base.assign((size_t)R * O * wo, 0);
-  pl.nvalid.assign((size_t)R * wo, 0);
-  if (p->mask_scale) pl.bmask.assign((size_t)R * O * wo, 0);
+  pl.R = R;
+  std::vector<int32_t> base((size_t)R * O * wo), nvalid((size_t)R * wo), bmask;
+  if (p->mask_scale) bmask.assign((size_t)R * O * wo, 0);
   const int32_t *wpop = c.wpop;
   for (int r = 0; r < R; ++r)
     for (int ox = 0; ox < wo; ++ox) {
       int nvt = 0;
       for (int u = 0; u < p->kh; ++u)
         for (int v = 0; v < p->kw; ++v) nvt += pats[r][u] && cvalid[(size_t)ox * p->kw + v];
-      pl.nvalid[(size_t)r * wo + ox] = nvt * c.cpg;
+      nvalid[(size_t)r * wo + ox] = nvt * c.cpg;
       for (int o = 0; o < O; ++o) {
         int inv = 0, bm = 0;
         for (int u = 0; u < p->kh; ++u)
@@ -262,10 +266,26 @@ void tables(const mmb_bconv_params *p, Plan &pl) {
             else
               inv += pc;
           }
-        pl.base[((size_t)r * O + o) * wo + ox] = nvt * c.cpg + 2 * inv;
-        if (p->mask_scale) pl.bmask[((size_t)r * O + o) * wo + ox] = bm;
+        base[((size_t)r * O + o) * wo + ox] = nvt * c.cpg + 2 * inv;
+        if (p->mask_scale) bmask[((size_t)r * O + o) * wo + ox] = bm;
       }
     }
+  // expanded over the output rows: the epilogue then runs over whole channel planes
+  const size_t hw = (size_t)ho * wo;
+  pl.base.resize((size_t)O * hw);
+  pl.nvalid.resize(hw);
+  if (p->mask_scale) pl.bmask.resize((size_t)O * hw);
+  for (int oy = 0; oy < ho; ++oy) {
+    const int r = pl.rowpat[oy];
+    memcpy(&pl.nvalid[(size_t)oy * wo], &nvalid[(size_t)r * wo], sizeof(int32_t) * wo);
+    for (int o = 0; o < O; ++o) {
+      memcpy(&pl.base[o * hw + (size_t)oy * wo], &base[((size_t)r * O + o) * wo],
+             sizeof(int32_t) * wo);
+      if (p->mask_scale)
+        memcpy(&pl.bmask[o * hw + (size_t)oy * wo], &bmask[((size_t)r * O + o) * wo],
+               sizeof(int32_t) * wo);
+    }
+  }
   c.rowpat = pl.rowpat.data();
   c.base = pl.base.data();
   c.nvalid = pl.nvalid.data();
@@ -303,8 +323,6 @@ void prepare(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl) {
   tables(p, pl);
 }
 
-int num_patterns(const Plan &pl) { return (int)(pl.nvalid.size() / pl.c.p->out_w); }
-
 size_t blob_words(const Plan &pl) {
   return kHeader / 2 + (pl.wrep.size() + 7) / 8 * 8 + words_of(pl.wpop.size()) +
          words_of(pl.rowpat.size()) + words_of(pl.base.size()) + words_of(pl.bmask.size()) +
@@ -313,7 +331,7 @@ size_t blob_words(const Plan &pl) {
 
 void write_blob(const Plan &pl, int isa, uint64_t *out) {
   memset(out, 0, sizeof(uint64_t) * blob_words(pl));
-  key_of(pl.c.p, isa, num_patterns(pl), (int32_t *)out);
+  key_of(pl.c.p, isa, pl.R, (int32_t *)out);
   uint64_t *q = out + kHeader / 2;
   memcpy(q, pl.wrep.data(), sizeof(uint64_t) * pl.wrep.size());
   q += (pl.wrep.size() + 7) / 8 * 8;
@@ -335,7 +353,7 @@ int attach_blob(const mmb_bconv_params *p, int isa, const uint64_t *blob, Plan &
                 "terms (mask_scale); call mmb_bconv_prepack again for this one (isa %s)",
                 kNames[isa]);
   mmb_ctx &c = pl.c;
-  const int R = h[22], O = p->out_c, wo = p->out_w;
+  const size_t O = p->out_c, hw = (size_t)p->out_h * p->out_w;
   const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes * (c.pix / c.words);
   const uint64_t *q = blob + kHeader / 2;
   c.wrep = q;
@@ -345,9 +363,9 @@ int attach_blob(const mmb_bconv_params *p, int isa, const uint64_t *blob, Plan &
   c.rowpat = (const int32_t *)q;
   q += words_of((size_t)p->out_h);
   c.base = (const int32_t *)q;
-  q += words_of((size_t)R * O * wo);
+  q += words_of(O * hw);
   c.bmask = p->mask_scale ? (const int32_t *)q : nullptr;
-  q += words_of(p->mask_scale ? (size_t)R * O * wo : 0);
+  q += words_of(p->mask_scale ? O * hw : 0);
   c.nvalid = (const int32_t *)q;
   return 0;
 }
@@ -543,33 +561,42 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
     });
     const auto t1 = std::chrono::steady_clock::now();
     std::atomic<long long> count_ns{0};
-    const long long orow = (long long)p->n * p->groups * p->out_h;
-    parallel(threads, orow, [&](int t, long long a, long long b) {
-      const int wo = p->out_w;
-      std::vector<int32_t> cnt((size_t)c.nob * c.lanes * wo), pcx(wo);
+    // rows in chunks of one (n, g): count every row of a chunk, then one epilogue over the
+    // chunk's channel planes (long contiguous loops even for 6-pixel rows)
+    const int wo = p->out_w;
+    int chunk_rows = (int)MMB_MAX(1, MMB_MIN(p->out_h, 16384 / MMB_MAX(1, c.opg * wo)));
+    if (threads > 1)  // at least two chunks per thread
+      chunk_rows = MMB_MAX(1, MMB_MIN(chunk_rows, (p->out_h + 2 * threads - 1) / (2 * threads)));
+    const int chunks_per_image = (p->out_h + chunk_rows - 1) / chunk_rows;
+    const long long chunks = (long long)p->n * p->groups * chunks_per_image;
+    parallel(threads, chunks, [&](int t, long long a, long long b) {
+      const int ldc = chunk_rows * wo;
+      std::vector<int32_t> cnt((size_t)c.opg * ldc), pcx((size_t)ldc);
       long long ns = 0;
       for (long long i = a; i < b; ++i) {
-        const int oy = (int)(i % p->out_h), ng = (int)(i / p->out_h);
+        const int ng = (int)(i / chunks_per_image), k = (int)(i % chunks_per_image);
         const int n = ng / p->groups, g = ng % p->groups;
-        if (prof && t == 0) {  // the calling thread's share, timed
-          const auto r0 = std::chrono::steady_clock::now();
-          f->count_row(cp, n, g, oy, cnt.data());
+        const int oy0 = k * chunk_rows, oy1 = MMB_MIN(p->out_h, oy0 + chunk_rows);
+        const auto r0 = std::chrono::steady_clock::now();
+        for (int oy = oy0; oy < oy1; ++oy)
+          f->count_row(cp, n, g, oy, cnt.data() + (size_t)(oy - oy0) * wo, ldc);
+        if (prof && t == 0)  // the calling thread's share, timed
           ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::steady_clock::now() - r0).count();
-        } else {
-          f->count_row(cp, n, g, oy, cnt.data());
-        }
         if (p->window_scale) {
-          const uint64_t *row = cp->xbuf + ((((size_t)n * p->groups + g) * c.hp +
-                                             (size_t)oy * p->stride_h) * c.wp) * c.pix;
-          for (int ox = 0; ox < wo; ++ox) {
-            const uint64_t *xp = row + (size_t)ox * p->stride_w * c.pix;
-            int s = 0;  // a split pixel's two halves partition its bits: same popcount
-            for (int t = 0; t < c.taps; ++t) s += f->popcount(xp + c.koff[t * c.words], c.pix);
-            pcx[ox] = s;
+          for (int oy = oy0; oy < oy1; ++oy) {
+            const uint64_t *row = cp->xbuf + ((((size_t)n * p->groups + g) * c.hp +
+                                               (size_t)oy * p->stride_h) * c.wp) * c.pix;
+            for (int ox = 0; ox < wo; ++ox) {
+              const uint64_t *xp = row + (size_t)ox * p->stride_w * c.pix;
+              int s = 0;  // a split pixel's two halves partition its bits: same popcount
+              for (int tp = 0; tp < c.taps; ++tp)
+                s += f->popcount(xp + c.koff[tp * c.words], c.pix);
+              pcx[(size_t)(oy - oy0) * wo + ox] = s;
+            }
           }
         }
-        f->epilogue_row(cp, n, g, oy, cnt.data(), pcx.data(), y);
+        f->epilogue_rows(cp, n, g, oy0, oy1, cnt.data(), ldc, pcx.data(), y);
       }
       if (t == 0) count_ns.store(ns);
     });

@@ -21,7 +21,7 @@ const int kLanes = 4;
 
 template <int P, int OB>
 inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint64_t *wb,
-                  size_t wstride, int32_t *cnt, int wo, int ox0, int o0) {
+                  size_t wstride, int32_t *cnt, int ldc, int ox0, int o0) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
                                        1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i zero = _mm256_setzero_si256();
@@ -63,25 +63,25 @@ inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint6
     for (int p = 0; p < P; ++p) {
       _mm256_store_si256((__m256i *)tmp, acc[b][p]);
       for (int l = 0; l < kLanes && ob + l < opg; ++l)
-        cnt[(size_t)(ob + l) * wo + ox0 + p] = (int32_t)tmp[l];
+        cnt[(size_t)(ob + l) * ldc + ox0 + p] = (int32_t)tmp[l];
     }
   }
 }
 
 template <int OB>
 inline void block_p(int P, const mmb_ctx *c, const uint64_t *xb, size_t step, const uint64_t *wb,
-                    size_t wstride, int32_t *cnt, int wo, int ox0, int o0) {
+                    size_t wstride, int32_t *cnt, int ldc, int ox0, int o0) {
   switch (P) {
-    case 6: block<6, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 5: block<5, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 4: block<4, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 3: block<3, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 2: block<2, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    default: block<1, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
+    case 6: block<6, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 5: block<5, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 4: block<4, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 3: block<3, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 2: block<2, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    default: block<1, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
   }
 }
 
-void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
+void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
   const mmb_bconv_params *p = c->p;
   const int wo = p->out_w, K = c->K, nob = c->nob;
   const uint64_t *xrow =
@@ -95,11 +95,11 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
       const uint64_t *xb = xrow + ox0 * step;
       const uint64_t *wb = wg + (size_t)b0 * wstride;
       if (ob == 3)
-        block_p<3>(P, c, xb, step, wb, wstride, cnt, wo, ox0, b0 * kLanes);
+        block_p<3>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
       else if (ob == 2)
-        block_p<2>(P, c, xb, step, wb, wstride, cnt, wo, ox0, b0 * kLanes);
+        block_p<2>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
       else
-        block_p<1>(P, c, xb, step, wb, wstride, cnt, wo, ox0, b0 * kLanes);
+        block_p<1>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
     }
   }
 }
@@ -192,9 +192,9 @@ void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint
   (void)tmp;
 }
 
-void epilogue(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt, const int32_t *pcx,
-              float *y) {
-  mmb_epilogue_generic(c, n, g, oy, cnt, pcx, y);
+void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
+              const int32_t *pcx, float *y) {
+  mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
 }
 
 }  // namespace

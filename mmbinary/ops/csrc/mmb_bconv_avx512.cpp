@@ -12,7 +12,8 @@ namespace {
 
 const int kLanes = 8;
 
-inline void store_transposed(const __m512i *acc, int32_t *cnt, int wo, int ox0, int o0, int opg) {
+inline void store_transposed(const __m512i *acc, int32_t *cnt, int ldc, int ox0, int o0,
+                             int opg) {
   // acc[p]: 8 channels of column ox0 + p -> rows cnt[o][ox0 .. ox0 + 7]
   __m256 r[8], t[8], u[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_castsi256_ps(_mm512_maskz_cvtepi64_epi32(0xff, acc[i]));
@@ -30,13 +31,13 @@ inline void store_transposed(const __m512i *acc, int32_t *cnt, int wo, int ox0, 
     if (o0 + l >= opg) break;
     const __m256 row = l < 4 ? _mm256_permute2f128_ps(u[l & 3], u[4 + (l & 3)], 0x20)
                              : _mm256_permute2f128_ps(u[l & 3], u[4 + (l & 3)], 0x31);
-    _mm256_storeu_ps((float *)(cnt + (size_t)(o0 + l) * wo + ox0), row);
+    _mm256_storeu_ps((float *)(cnt + (size_t)(o0 + l) * ldc + ox0), row);
   }
 }
 
 template <int P, int OB>
 inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint64_t *wb,
-                  size_t wstride, int32_t *cnt, int wo, int ox0, int o0) {
+                  size_t wstride, int32_t *cnt, int ldc, int ox0, int o0) {
   __m512i acc[OB][P];
   for (int b = 0; b < OB; ++b)
     for (int p = 0; p < P; ++p) acc[b][p] = _mm512_setzero_si512();
@@ -56,13 +57,13 @@ inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint6
   for (int b = 0; b < OB; ++b) {
     const int ob = o0 + b * kLanes;
     if (P == 8) {
-      store_transposed(acc[b], cnt, wo, ox0, ob, opg);
+      store_transposed(acc[b], cnt, ldc, ox0, ob, opg);
     } else {
       alignas(64) long long tmp[kLanes];
       for (int p = 0; p < P; ++p) {
         _mm512_store_si512(tmp, acc[b][p]);
         for (int l = 0; l < kLanes && ob + l < opg; ++l)
-          cnt[(size_t)(ob + l) * wo + ox0 + p] = (int32_t)tmp[l];
+          cnt[(size_t)(ob + l) * ldc + ox0 + p] = (int32_t)tmp[l];
       }
     }
   }
@@ -70,20 +71,20 @@ inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint6
 
 template <int OB>
 inline void block_p(int P, const mmb_ctx *c, const uint64_t *xb, size_t step, const uint64_t *wb,
-                    size_t wstride, int32_t *cnt, int wo, int ox0, int o0) {
+                    size_t wstride, int32_t *cnt, int ldc, int ox0, int o0) {
   switch (P) {
-    case 8: block<8, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 7: block<7, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 6: block<6, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 5: block<5, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 4: block<4, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 3: block<3, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    case 2: block<2, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
-    default: block<1, OB>(c, xb, step, wb, wstride, cnt, wo, ox0, o0); break;
+    case 8: block<8, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 7: block<7, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 6: block<6, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 5: block<5, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 4: block<4, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 3: block<3, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 2: block<2, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    default: block<1, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
   }
 }
 
-void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
+void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
   const mmb_bconv_params *p = c->p;
   const int wo = p->out_w, K = c->K, nob = c->nob;
   const uint64_t *xrow =
@@ -97,9 +98,9 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt) {
       const uint64_t *xb = xrow + ox0 * step;
       const uint64_t *wb = wg + (size_t)b0 * wstride;
       if (ob == 2)
-        block_p<2>(P, c, xb, step, wb, wstride, cnt, wo, ox0, b0 * kLanes);
+        block_p<2>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
       else
-        block_p<1>(P, c, xb, step, wb, wstride, cnt, wo, ox0, b0 * kLanes);
+        block_p<1>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
     }
   }
 }
@@ -180,9 +181,9 @@ void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint
   }
   (void)tmp;
 }
-void epilogue(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt, const int32_t *pcx,
-              float *y) {
-  mmb_epilogue_generic(c, n, g, oy, cnt, pcx, y);
+void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
+              const int32_t *pcx, float *y) {
+  mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
 }
 
 }  // namespace

@@ -28,11 +28,11 @@ typedef struct {
   uint64_t *xbuf;                     /* [n][groups][hp][wp][words] */
   const uint64_t *wrep;               /* the ISA's weight layout */
   const int32_t *wpop;                /* [out_c][taps]: popcount of each tap's weight words */
-  /* per-position tables, by row pattern r (rows with the same valid taps share one) */
-  const int32_t *rowpat;              /* [out_h] -> r */
-  const int32_t *base;                /* [R][out_c][out_w]: n_valid + 2 sum_invalid wpop */
-  const int32_t *bmask;               /* [R][out_c][out_w]: B*M, or NULL */
-  const int32_t *nvalid;              /* [R][out_w]: 1*M */
+  /* per-position tables (computed by row pattern: rows with the same valid taps share one) */
+  const int32_t *rowpat;              /* [out_h] -> row pattern */
+  const int32_t *base;                /* [out_c][out_h][out_w]: n_valid + 2 sum_invalid wpop */
+  const int32_t *bmask;               /* [out_c][out_h][out_w]: B*M, or NULL */
+  const int32_t *nvalid;              /* [out_h][out_w]: 1*M */
 } mmb_ctx;
 
 /* The functions each ISA file provides. */
@@ -44,11 +44,12 @@ typedef struct {
   int (*popcount)(const uint64_t *w, int nwords);
   /* pack input rows iy0 <= iy < iy1 of (n, g) into xbuf; tmp holds words * in_w words */
   void (*pack)(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp);
-  /* cnt [opg][out_w] = popcount(xor) over all K words, every output column of row oy */
-  void (*count_row)(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt);
-  /* y row (n, g's channels, oy) from cnt and pcx ([out_w] window popcounts or NULL) */
-  void (*epilogue_row)(const mmb_ctx *c, int n, int g, int oy, const int32_t *cnt,
-                       const int32_t *pcx, float *y);
+  /* cnt[o * ldc + ox] (o < opg) = popcount(xor) over all K words, every column of row oy */
+  void (*count_row)(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc);
+  /* y rows oy0 <= oy < oy1 of (n, g's channels) from cnt [opg][ldc] (row oy at
+     (oy - oy0) * out_w) and pcx ([rows][out_w] window popcounts or NULL) */
+  void (*epilogue_rows)(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt,
+                        int ldc, const int32_t *pcx, float *y);
 } mmb_isa_fns;
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
@@ -108,38 +109,40 @@ static inline void mmb_pack_generic(const mmb_ctx *c, const float *x, int n, int
   }
 }
 
-static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy,
-                                        const int32_t *cnt, const int32_t *pcx, float *y) {
+static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy0, int oy1,
+                                        const int32_t *cnt, int ldc, const int32_t *pcx,
+                                        float *y) {
   const mmb_bconv_params *p = c->p;
-  const int wo = p->out_w, ho = p->out_h, O = p->out_c, r = c->rowpat[oy];
-  const int32_t *nv = c->nvalid + (size_t)r * wo;
+  const int wo = p->out_w, ho = p->out_h, O = p->out_c, len = (oy1 - oy0) * wo;
+  const size_t hw = (size_t)ho * wo, first = (size_t)oy0 * wo;
+  const int32_t *nv = c->nvalid + first;
+  const int plain = !p->window_scale && !p->mask_scale && !p->mask_window_scale;
   for (int o = 0; o < c->opg; ++o) {
     const int oc = g * c->opg + o;
-    const int32_t *cr = cnt + (size_t)o * wo;
-    const int32_t *base = c->base + ((size_t)r * O + oc) * wo;
-    const size_t off = (((size_t)n * O + oc) * ho + oy) * wo;
-    float *yr = y + off;
+    const int32_t *__restrict cr = cnt + (size_t)o * ldc;
+    const int32_t *__restrict base = c->base + oc * hw + first;
+    const size_t off = ((size_t)n * O + oc) * hw + first;
+    float *__restrict yr = y + off;
     const float s = p->scale[oc], b = p->bias[oc];
-    const int plain = !p->window_scale && !p->mask_scale && !p->mask_window_scale;
     if (plain) {
-      for (int ox = 0; ox < wo; ++ox) yr[ox] = (float)(base[ox] - 2 * cr[ox]) * s + b;
+      for (int i = 0; i < len; ++i) yr[i] = (float)(base[i] - 2 * cr[i]) * s + b;
     } else {
-      const int32_t *bm = c->bmask ? c->bmask + ((size_t)r * O + oc) * wo : 0;
-      for (int ox = 0; ox < wo; ++ox) {
-        float v = (float)(base[ox] - 2 * cr[ox]) * s;
-        if (p->window_scale) v += (float)(2 * pcx[ox] - nv[ox]) * p->window_scale[oc];
-        if (p->mask_scale) v += (float)bm[ox] * p->mask_scale[oc];
-        if (p->mask_window_scale) v += (float)nv[ox] * p->mask_window_scale[oc];
-        yr[ox] = v + b;
+      const int32_t *bm = c->bmask ? c->bmask + oc * hw + first : 0;
+      for (int i = 0; i < len; ++i) {
+        float v = (float)(base[i] - 2 * cr[i]) * s;
+        if (p->window_scale) v += (float)(2 * pcx[i] - nv[i]) * p->window_scale[oc];
+        if (p->mask_scale) v += (float)bm[i] * p->mask_scale[oc];
+        if (p->mask_window_scale) v += (float)nv[i] * p->mask_window_scale[oc];
+        yr[i] = v + b;
       }
     }
     if (p->residual) {
-      const float *rr = p->residual + off;
-      for (int ox = 0; ox < wo; ++ox) yr[ox] += rr[ox];
+      const float *__restrict rr = p->residual + off;
+      for (int i = 0; i < len; ++i) yr[i] += rr[i];
     }
     if (p->prelu) {
       const float a = p->prelu[oc];
-      for (int ox = 0; ox < wo; ++ox) yr[ox] = yr[ox] >= 0.f ? yr[ox] : a * yr[ox];
+      for (int i = 0; i < len; ++i) yr[i] = yr[i] >= 0.f ? yr[i] : a * yr[i];
     }
   }
 }
