@@ -270,7 +270,17 @@ void tables(const mmb_bconv_params *p, Plan &pl) {
         if (p->mask_scale) bmask[((size_t)r * O + o) * wo + ox] = bm;
       }
     }
-  // expanded over the output rows: the epilogue then runs over whole channel planes
+  c.rowpat = pl.rowpat.data();
+  if (!mmb_expanded(p)) {
+    pl.base.swap(base);
+    pl.nvalid.swap(nvalid);
+    pl.bmask.swap(bmask);
+    c.base = pl.base.data();
+    c.nvalid = pl.nvalid.data();
+    c.bmask = p->mask_scale ? pl.bmask.data() : nullptr;
+    return;
+  }
+  // short rows: expanded over the output rows, the epilogue runs over whole channel planes
   const size_t hw = (size_t)ho * wo;
   pl.base.resize((size_t)O * hw);
   pl.nvalid.resize(hw);
@@ -353,7 +363,8 @@ int attach_blob(const mmb_bconv_params *p, int isa, const uint64_t *blob, Plan &
                 "terms (mask_scale); call mmb_bconv_prepack again for this one (isa %s)",
                 kNames[isa]);
   mmb_ctx &c = pl.c;
-  const size_t O = p->out_c, hw = (size_t)p->out_h * p->out_w;
+  const size_t O = p->out_c, R = (size_t)h[22];
+  const size_t hw = mmb_expanded(p) ? (size_t)p->out_h * p->out_w : R * p->out_w;
   const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes * (c.pix / c.words);
   const uint64_t *q = blob + kHeader / 2;
   c.wrep = q;

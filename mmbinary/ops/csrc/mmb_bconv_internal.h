@@ -28,11 +28,13 @@ typedef struct {
   uint64_t *xbuf;                     /* [n][groups][hp][wp][words] */
   const uint64_t *wrep;               /* the ISA's weight layout */
   const int32_t *wpop;                /* [out_c][taps]: popcount of each tap's weight words */
-  /* per-position tables (computed by row pattern: rows with the same valid taps share one) */
-  const int32_t *rowpat;              /* [out_h] -> row pattern */
-  const int32_t *base;                /* [out_c][out_h][out_w]: n_valid + 2 sum_invalid wpop */
-  const int32_t *bmask;               /* [out_c][out_h][out_w]: B*M, or NULL */
-  const int32_t *nvalid;              /* [out_h][out_w]: 1*M */
+  /* per-position tables by row pattern r (rows with the same valid taps share one), or, for
+     short rows (mmb_expanded), expanded over the rows so the epilogue loops run over whole
+     channel planes: [R] below is then [out_h] */
+  const int32_t *rowpat;              /* [out_h] -> r */
+  const int32_t *base;                /* [R][out_c][out_w] or [out_c][out_h][out_w]: n_valid + 2 sum_invalid wpop */
+  const int32_t *bmask;               /* like base: B*M, or NULL */
+  const int32_t *nvalid;              /* [R][out_w] or [out_h][out_w]: 1*M */
 } mmb_ctx;
 
 /* The functions each ISA file provides. */
@@ -58,6 +60,10 @@ extern const mmb_isa_fns mmb_fns_avx2;
 extern const mmb_isa_fns mmb_fns_avx512;
 #endif
 extern const mmb_isa_fns mmb_fns_portable;
+
+/* Short output rows: tables expanded over the rows (long epilogue loops); else by row pattern
+   (small tables, no memory traffic for them). */
+static inline int mmb_expanded(const mmb_bconv_params *p) { return p->out_w < 16; }
 
 /* ---- helpers compiled per ISA ---- */
 
@@ -109,40 +115,52 @@ static inline void mmb_pack_generic(const mmb_ctx *c, const float *x, int n, int
   }
 }
 
+/* y[i] for one output channel over len positions; base / nv / bm / pcx / cnt aligned with y */
+static inline void mmb_epilogue_span(const mmb_bconv_params *p, int oc, int len, const int32_t *cr,
+                                     const int32_t *base, const int32_t *nv, const int32_t *bm,
+                                     const int32_t *pcx, const float *rr, float *yr) {
+  const float s = p->scale[oc], b = p->bias[oc];
+  if (!p->window_scale && !p->mask_scale && !p->mask_window_scale) {
+    for (int i = 0; i < len; ++i) yr[i] = (float)(base[i] - 2 * cr[i]) * s + b;
+  } else {
+    for (int i = 0; i < len; ++i) {
+      float v = (float)(base[i] - 2 * cr[i]) * s;
+      if (p->window_scale) v += (float)(2 * pcx[i] - nv[i]) * p->window_scale[oc];
+      if (p->mask_scale) v += (float)bm[i] * p->mask_scale[oc];
+      if (p->mask_window_scale) v += (float)nv[i] * p->mask_window_scale[oc];
+      yr[i] = v + b;
+    }
+  }
+  if (rr)
+    for (int i = 0; i < len; ++i) yr[i] += rr[i];
+  if (p->prelu) {
+    const float a = p->prelu[oc];
+    for (int i = 0; i < len; ++i) yr[i] = yr[i] >= 0.f ? yr[i] : a * yr[i];
+  }
+}
+
 static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy0, int oy1,
                                         const int32_t *cnt, int ldc, const int32_t *pcx,
                                         float *y) {
   const mmb_bconv_params *p = c->p;
-  const int wo = p->out_w, ho = p->out_h, O = p->out_c, len = (oy1 - oy0) * wo;
+  const int wo = p->out_w, ho = p->out_h, O = p->out_c;
   const size_t hw = (size_t)ho * wo, first = (size_t)oy0 * wo;
-  const int32_t *nv = c->nvalid + first;
-  const int plain = !p->window_scale && !p->mask_scale && !p->mask_window_scale;
   for (int o = 0; o < c->opg; ++o) {
     const int oc = g * c->opg + o;
-    const int32_t *__restrict cr = cnt + (size_t)o * ldc;
-    const int32_t *__restrict base = c->base + oc * hw + first;
+    const int32_t *cr = cnt + (size_t)o * ldc;
     const size_t off = ((size_t)n * O + oc) * hw + first;
-    float *__restrict yr = y + off;
-    const float s = p->scale[oc], b = p->bias[oc];
-    if (plain) {
-      for (int i = 0; i < len; ++i) yr[i] = (float)(base[i] - 2 * cr[i]) * s + b;
-    } else {
-      const int32_t *bm = c->bmask ? c->bmask + oc * hw + first : 0;
-      for (int i = 0; i < len; ++i) {
-        float v = (float)(base[i] - 2 * cr[i]) * s;
-        if (p->window_scale) v += (float)(2 * pcx[i] - nv[i]) * p->window_scale[oc];
-        if (p->mask_scale) v += (float)bm[i] * p->mask_scale[oc];
-        if (p->mask_window_scale) v += (float)nv[i] * p->mask_window_scale[oc];
-        yr[i] = v + b;
-      }
+    const float *rr = p->residual ? p->residual + off : 0;
+    if (mmb_expanded(p)) {  // the chunk's rows in one span
+      mmb_epilogue_span(p, oc, (oy1 - oy0) * wo, cr, c->base + oc * hw + first,
+                        c->nvalid + first, c->bmask ? c->bmask + oc * hw + first : 0, pcx, rr,
+                        y + off);
+      continue;
     }
-    if (p->residual) {
-      const float *__restrict rr = p->residual + off;
-      for (int i = 0; i < len; ++i) yr[i] += rr[i];
-    }
-    if (p->prelu) {
-      const float a = p->prelu[oc];
-      for (int i = 0; i < len; ++i) yr[i] = yr[i] >= 0.f ? yr[i] : a * yr[i];
+    for (int oy = oy0; oy < oy1; ++oy) {
+      const size_t r = (size_t)c->rowpat[oy], k = (size_t)(oy - oy0) * wo;
+      mmb_epilogue_span(p, oc, wo, cr + k, c->base + (r * O + oc) * wo, c->nvalid + r * wo,
+                        c->bmask ? c->bmask + (r * O + oc) * wo : 0, pcx + k,
+                        rr ? rr + k : 0, y + off + k);
     }
   }
 }
