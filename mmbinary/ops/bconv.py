@@ -267,7 +267,7 @@ class _Layer:
                 setattr(p, name, _ptr(a))
         self.params = p
         self.prepacked = {}
-        self._err = ctypes.create_string_buffer(512)
+        self._err = threading.local()
 
     def prepack(self, isa: int) -> np.ndarray:
         if isa not in self.prepacked:
@@ -286,7 +286,8 @@ class _Layer:
     def run(self, x: np.ndarray, isa: str, threads: int = 1, residual=None) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
         n, c, h, w = x.shape
-        p = self.params
+        # a copy per call: ctypes releases the GIL, so two threads may run this layer at once
+        p = Params.from_buffer_copy(self.params)
         if (c, h, w) != (p.in_c, p.in_h, p.in_w):
             raise ValueError(
                 f'input must be [N, {p.in_c}, {p.in_h}, {p.in_w}], got {list(x.shape)}'
@@ -302,9 +303,10 @@ class _Layer:
         p.residual = None if residual is None else _ptr(residual)
         p.threads = int(threads)
         y = np.empty(out_shape, dtype=np.float32)
-        err = self._err
+        err = getattr(self._err, 'buf', None)
+        if err is None:
+            err = self._err.buf = ctypes.create_string_buffer(512)
         rc = _lib.mmb_bconv2d_f32(p, idx, x.ctypes.data, y.ctypes.data, err, 512)
-        p.residual = None
         if rc:
             raise NativeKernelError(err.value.decode())
         return y

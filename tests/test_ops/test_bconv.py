@@ -329,3 +329,19 @@ def test_prepacked_for_another_shape_is_refused():
     err = ctypes.create_string_buffer(512)
     assert library().mmb_bconv2d_f32(large.params, 0, x.ctypes.data, y.ctypes.data, err, 512) == -1
     assert 'prepacked was made for another layer shape' in err.value.decode()
+
+
+def test_one_layer_from_two_python_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    packed, channels = pack_code('conv2d', _code((16, 32, 3, 3), 4), 1)
+    layer = _Layer(
+        packed, channels, (1, 32, 12, 10), np.ones(16), np.zeros(16), padding=(1, 1, 1, 1)
+    )
+    x = _input((1, 32, 12, 10), 4).numpy()
+    residuals = [np.full((1, 16, 12, 10), float(i), np.float32) for i in range(8)]
+    plain = layer.run(x, None)
+    with ThreadPoolExecutor(2) as pool:  # ctypes releases the GIL: the calls overlap
+        outs = list(pool.map(lambda r: layer.run(x, None, 1, r), residuals * 4))
+    for r, y in zip(residuals * 4, outs):
+        np.testing.assert_array_equal(y, plain + r)
