@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.mmbinary-installed
+WORKERS ?= 2
+XDIST  := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup)
 
 .PHONY: setup run test lint format clean-venv
 
@@ -21,10 +23,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	# Two processes: OpenVINO / ONNX Runtime / NNCF are loaded only by the deploy and demo tests,
-	# so the rest of the suite never shares a process with their native thread pools.
-	$(PY) -m pytest -q tests --ignore=tests/test_deploy --ignore=tests/test_demo $(ARGS)
-	$(PY) -m pytest -q tests/test_deploy tests/test_demo $(ARGS)
+	# Two runs: OpenVINO / ONNX Runtime / NNCF are loaded only by the deploy and demo tests, so
+	# the rest of the suite never shares a process with their native thread pools. Each run uses
+	# $(WORKERS) pytest-xdist workers of one torch thread each (WORKERS=0: one process, no xdist);
+	# a module stays on one worker (tests/conftest.py).
+	$(PY) -m pytest -q $(XDIST) tests --ignore=tests/test_deploy --ignore=tests/test_demo $(ARGS)
+	$(PY) -m pytest -q $(XDIST) tests/test_deploy tests/test_demo $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -21,6 +21,8 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+from mmbinary.utils import isolated_mmengine_globals  # noqa: E402
+
 CONFIGS = {
     'sbpn18': 'configs/coco_tiny/td-hm_sbpn-bireal18_1xb4-60e_coco-tiny-256x192.py',
     'bhrnet_w32': 'configs/coco_tiny/td-hm_bhrnet-w32_1xb4-60e_coco-tiny-256x192.py',
@@ -70,7 +72,8 @@ def overfit(name, epochs, interval, data_root, work_dir, seed=0):
         f'randomness.seed={seed}',
     ]
     start = time.time()
-    _load_tool('train').main(argv)
+    with isolated_mmengine_globals():  # one process trains several models: no shared visualizer
+        _load_tool('train').main(argv)
     seconds = time.time() - start
     checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
     return ap_curve(work_dir), seconds, checkpoint

@@ -23,6 +23,7 @@ import os
 import os.path as osp
 import tempfile
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -44,6 +45,27 @@ FP32 = {
 }
 
 
+BINARY_CANDIDATES = [
+    'binary | PyTorch eager, as trained',
+    'binary | PyTorch eager, converted constants',
+    *(f'binary | OpenVINO BinaryConvolution, real part {p}' for p in ('f32', 'bf16', 'int8')),
+    'binary | OpenVINO exact-INT8 form, real part bf16',
+    'binary | ONNX Runtime (Sign + Conv on +/-1)',
+]
+FP32_CANDIDATES = [
+    'FP32 counterpart | PyTorch FP32',
+    *(f'FP32 counterpart | OpenVINO {p}' for p in ('f32', 'bf16', 'int8')),
+]
+LAYER_CANDIDATES = [
+    'PyTorch FP32 conv',
+    'OpenVINO FP32 conv',
+    'OpenVINO BinaryConvolution',
+    'OpenVINO exact-INT8 form',
+]
+
+KNOWN_CANDIDATES = BINARY_CANDIDATES + FP32_CANDIDATES + LAYER_CANDIDATES
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Benchmark a binary model against FP32')
     parser.add_argument('config', help='binary model config')
@@ -57,7 +79,11 @@ def parse_args(argv=None):
     parser.add_argument('--per-layer', action='store_true', help='also time each binary conv')
     parser.add_argument('--skip', nargs='*', default=[], help='candidate names to leave out')
     parser.add_argument('--markdown', help='write the tables to this markdown file')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.skip if name not in KNOWN_CANDIDATES]
+    if unknown:
+        parser.error(f'--skip: unknown candidates {unknown}; known: {KNOWN_CANDIDATES}')
+    return args
 
 
 def detected_isa() -> str:
@@ -160,23 +186,43 @@ def summary(times):
 
 def end_to_end(args, net, converted, fp32_net, example, threads):
     torch.set_num_threads(threads)
-    c = {}
-    c['binary | PyTorch eager, as trained'] = torch_candidate(net)
-    c['binary | PyTorch eager, converted constants'] = torch_candidate(converted)
+    c = {}  # name -> factory; a skipped candidate is never built (no export, no calibration)
+    c['binary | PyTorch eager, as trained'] = lambda: torch_candidate(net)
+    c['binary | PyTorch eager, converted constants'] = lambda: torch_candidate(converted)
     for precision in ('f32', 'bf16', 'int8'):
         name = f'binary | OpenVINO BinaryConvolution, real part {precision}'
-        c[name] = openvino_candidate(converted, example, threads, precision)
-    c['binary | OpenVINO exact-INT8 form, real part bf16'] = openvino_candidate(
-        converted, example, threads, 'bf16', exact_int8=True
+        c[name] = partial(openvino_candidate, converted, example, threads, precision)
+    c['binary | OpenVINO exact-INT8 form, real part bf16'] = partial(
+        openvino_candidate, converted, example, threads, 'bf16', exact_int8=True
     )
-    c['binary | ONNX Runtime (Sign + Conv on +/-1)'] = onnx_candidate(converted, example, threads)
+    c['binary | ONNX Runtime (Sign + Conv on +/-1)'] = partial(
+        onnx_candidate, converted, example, threads
+    )
     if fp32_net is not None:
-        c['FP32 counterpart | PyTorch FP32'] = torch_candidate(fp32_net)
+        c['FP32 counterpart | PyTorch FP32'] = lambda: torch_candidate(fp32_net)
         for precision in ('f32', 'bf16', 'int8'):
             name = f'FP32 counterpart | OpenVINO {precision}'
-            c[name] = openvino_candidate(fp32_net, example, threads, precision, binary=False)
-    c = {k: v for k, v in c.items() if k not in args.skip}
-    return time_interleaved(c, example.numpy(), args.iters, args.rounds, args.warmup)
+            c[name] = partial(
+                openvino_candidate, fp32_net, example, threads, precision, binary=False
+            )
+    return time_interleaved(build_candidates(c, args.skip), example.numpy(), *_timing(args))
+
+
+def build_candidates(factories, skip=()):
+    """Build the candidates not in ``skip``, saying which one is being built."""
+    built = {}
+    for name, factory in factories.items():
+        if name not in KNOWN_CANDIDATES:  # the names --skip accepts must stay the real ones
+            raise KeyError(f'candidate {name!r} missing from KNOWN_CANDIDATES')
+        if name in skip:
+            continue
+        print(f'  building {name} ...', flush=True)
+        built[name] = factory()
+    return built
+
+
+def _timing(args):
+    return args.iters, args.rounds, args.warmup
 
 
 def per_layer(args, converted, example, threads):
@@ -212,16 +258,17 @@ def per_layer(args, converted, example, threads):
         float_conv = torch.nn.Conv2d(
             w_shape[1] * groups, w_shape[0], w_shape[2:], stride, module.padding, groups=groups
         )
+        # wrapped: a root buffer named `code` clashes with GraphModule.code in torch.export
+        wrapped = nn.Sequential(module)
         c = {
-            'PyTorch FP32 conv': torch_candidate(float_conv.eval()),
-            'OpenVINO FP32 conv': openvino_candidate(float_conv, x, threads, binary=False),
-            # wrapped: a root buffer named `code` clashes with GraphModule.code in torch.export
-            'OpenVINO BinaryConvolution': openvino_candidate(nn.Sequential(module), x, threads),
-            'OpenVINO exact-INT8 form': openvino_candidate(
-                nn.Sequential(module), x, threads, exact_int8=True
+            'PyTorch FP32 conv': partial(torch_candidate, float_conv.eval()),
+            'OpenVINO FP32 conv': partial(openvino_candidate, float_conv, x, threads, binary=False),
+            'OpenVINO BinaryConvolution': partial(openvino_candidate, wrapped, x, threads),
+            'OpenVINO exact-INT8 form': partial(
+                openvino_candidate, wrapped, x, threads, exact_int8=True
             ),
         }
-        times = time_interleaved(c, x.numpy(), args.iters, args.rounds, args.warmup)
+        times = time_interleaved(build_candidates(c, args.skip), x.numpy(), *_timing(args))
         label = (
             f'{w_shape[1] * groups}->{w_shape[0]} ch {in_shape[2]}x{in_shape[3]} '
             f'k{w_shape[2]} s{stride[0]}'
