@@ -11,6 +11,9 @@
 namespace {
 
 const int kLanes = 8;
+#ifndef MMB_AVX512_OB
+#define MMB_AVX512_OB 2  // 8-channel groups per block (tuning knob: -DMMB_AVX512_OB=1..3)
+#endif
 
 inline void store_transposed(const __m512i *acc, int32_t *cnt, int ldc, int ox0, int o0,
                              int opg) {
@@ -91,13 +94,15 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
       c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) * c->wp) * c->pix;
   const size_t step = (size_t)p->stride_w * c->pix, wstride = (size_t)K * kLanes;
   const uint64_t *wg = c->wrep + (size_t)g * nob * wstride;
-  for (int b0 = 0; b0 < nob; b0 += 2) {
-    const int ob = nob - b0 >= 2 ? 2 : 1;
+  for (int b0 = 0; b0 < nob; b0 += MMB_AVX512_OB) {
+    const int ob = nob - b0 >= MMB_AVX512_OB ? MMB_AVX512_OB : nob - b0;
     for (int ox0 = 0; ox0 < wo; ox0 += 8) {
       const int P = wo - ox0 >= 8 ? 8 : wo - ox0;
       const uint64_t *xb = xrow + ox0 * step;
       const uint64_t *wb = wg + (size_t)b0 * wstride;
-      if (ob == 2)
+      if (ob == 3)
+        block_p<3>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
+      else if (ob == 2)
         block_p<2>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
       else
         block_p<1>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
