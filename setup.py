@@ -27,6 +27,11 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(exclude=('configs', 'tools', 'demo', 'tests')),
+    # the native 1-bit conv is compiled from these on first use (mmbinary/ops/build.py)
+    package_data={
+        'mmbinary.ops': ['csrc/*.h', 'csrc/*.cpp'],
+        'mmbinary.ops.openvino_ext': ['CMakeLists.txt', '*.cpp'],
+    },
     python_requires='>=3.9',
     # Only what pip may install safely. mmcv, mmengine and mmpose are the user's to choose
     # (requirements/mminstall.txt, checked on import), as is torchvision (it must match torch).

@@ -48,6 +48,10 @@ echo "[setup] installing $NO_DEPS without its dependencies"
 quiet $PIP install -q --no-deps $NO_DEPS
 echo "[setup] installing mmbinary (editable)"
 quiet $PIP install -q --no-deps --no-build-isolation -e .
+echo "[setup] building the native 1-bit conv kernel (mmbinary/ops; optional: without a compiler the PyTorch reference runs)"
+"$VENV/bin/python" -m mmbinary.ops.build 2>&1 | sed 's/^/[setup]   /' || true
+echo "[setup] building its OpenVINO extension op (optional: without it exports use BinaryConvolution)"
+"$VENV/bin/python" -m mmbinary.ops.openvino_ext 2>&1 | sed 's/^/[setup]   /' || true
 echo "[setup] checking mmcv, mmengine, mmpose, torchvision and OpenCV (one flavour each)"
 "$VENV/bin/python" -m mmbinary.utils.check_env | sed 's/^/[setup]   /'
 "$VENV/bin/python" -c "import mmbinary, mmpose.models, mmpretrain.models; print('[setup] ok: mmbinary', mmbinary.__version__)"

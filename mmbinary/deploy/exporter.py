@@ -277,16 +277,27 @@ class DeployedModel:
     The input is the preprocessed image batch (what the model's data preprocessor returns);
     exports have a static batch of 1, a larger batch runs sample by sample.
 
+    A ``packed`` export runs each binary layer through the native 1-bit kernel
+    (:mod:`mmbinary.ops`) where it is available, else through the PyTorch reference
+    (``DeployedBinaryConv.forward``); :attr:`kernel` says which (``'native-avx512'``,
+    ``'native-avx2'``, ``'native-portable'`` or ``'reference'``, with the reason in
+    :attr:`kernel_note`); the other back ends report ``kernel = backend``.
+
     Args:
         path (str): an export folder written by :func:`export_model` / ``tools/deploy/export.py``.
         threads (int, optional): CPU threads of the runtime (default: the runtime's own); a
             ``native`` binary kernel export runs its kernel on as many threads (set for the
             process; without ``threads``, ``MMBINARY_BCONV_THREADS`` takes precedence).
+        kernel (str): packed back end only: ``'auto'`` (native if available), ``'native'``
+            (error if not available) or ``'reference'``.
 
     Attributes:
         binary_kernel (str): what runs the 1-bit convs: ``'openvino'`` (BinaryConvolution),
-            ``'native'`` (mmbinary's MMBinaryConv; ``binary_isa`` names its instruction set),
-            or the back end's own float form (``'onnx'``, ``'packed'``).
+            ``'native'`` (mmbinary's kernel: MMBinaryConv in OpenVINO, or the PyTorch op for a
+            packed export; ``binary_isa`` names its instruction set), or the back end's own
+            float form (``'onnx'``, ``'packed'`` reference).
+        kernel (str): the same in one word: ``'native-avx512'``, ``'native-avx2'``,
+            ``'native-portable'``, ``'reference'`` (packed), or the back end's name.
 
     Example:
         >>> model = DeployedModel('work_dirs/sbpn18_ov')  # doctest: +SKIP
@@ -294,7 +305,11 @@ class DeployedModel:
         ('openvino', 'f32', 1)
     """
 
-    def __init__(self, path: str, threads: Optional[int] = None):
+    KERNELS = ('auto', 'native', 'reference')
+
+    def __init__(self, path: str, threads: Optional[int] = None, kernel: str = 'auto'):
+        if kernel not in self.KERNELS:
+            raise ValueError(f'kernel must be one of {list(self.KERNELS)}, got {kernel!r}')
         self.path = osp.abspath(path)
         self.meta = read_export(self.path)
         self.backend, self.precision = self.meta['backend'], self.meta['precision']
@@ -305,6 +320,7 @@ class DeployedModel:
         # the back end's float form (onnx, packed)
         self.binary_kernel = self.meta.get('binary_kernel', self.backend)
         self.binary_isa = None  # native: the instruction set of the kernel
+        self.kernel, self.kernel_note = self.backend, None
         if self.backend == 'openvino':
             from .backends.openvino import OpenVINORunner
 
@@ -318,6 +334,8 @@ class DeployedModel:
                 from mmbinary.ops import openvino_ext
 
                 openvino_ext.set_threads(self.threads)  # the kernel runs on OpenVINO's threads
+            if native:
+                self.kernel = f'native-{self.binary_isa}'
             self.runtime_precision = self._run.runtime_precision
         elif self.backend == 'onnx':
             from .backends.onnx import ONNXRunner
@@ -326,7 +344,10 @@ class DeployedModel:
             self.threads = self._run.threads
         elif self.backend == 'packed':
             self._net = self._rebuild_packed()
-            self.threads = torch.get_num_threads()  # PyTorch's, set by the caller
+            self.threads = threads or torch.get_num_threads()  # default: PyTorch's
+            self.kernel, self.kernel_note = self._use_native(kernel)
+            if self.kernel.startswith('native-'):
+                self.binary_kernel, self.binary_isa = 'native', self.kernel[len('native-') :]
             self._run = self._run_packed
         else:
             raise ValueError(f'{path}: unknown back end {self.backend!r}; known: {list(BACKENDS)}')
@@ -362,6 +383,30 @@ class DeployedModel:
         net, _ = convert_model(InferenceNet(model), torch.zeros(self.input_shape), bn_pairs=pairs)
         return load_into(net, self.path)
 
+    def _use_native(self, kernel: str):
+        """Swap every ``DeployedBinaryConv`` for a :class:`NativeBinaryConv` if possible."""
+        if kernel == 'reference':
+            return 'reference', 'kernel=reference requested'
+        from mmbinary import ops
+
+        if not ops.native_available():
+            if kernel == 'native':
+                raise RuntimeError(f'kernel=native: {ops.native_unavailable_reason()}')
+            return 'reference', ops.native_unavailable_reason()
+        from mmbinary.ops.torch_ops import NativeBinaryConv, fuse_blocks
+
+        from .converter import DeployedBinaryConv, _set_submodule
+
+        isa = ops.select_isa()
+        layers = [(p, m) for p, m in self._net.named_modules() if isinstance(m, DeployedBinaryConv)]
+        for path, m in layers:
+            _set_submodule(self._net, path, NativeBinaryConv(m, threads=self.threads, isa=isa))
+        fused = fuse_blocks(self._net)
+        return f'native-{isa}', (
+            f'{len(layers)} binary layers on the native {isa} kernel, {fused} with the shortcut '
+            'add (and PReLU) fused'
+        )
+
     def _run_packed(self, x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return self._net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
@@ -381,5 +426,5 @@ class DeployedModel:
             f'DeployedModel({self.path!r}, backend={self.backend}, precision={self.precision} '
             f'(runs {self.runtime_precision}), binary_kernel={self.binary_kernel}'
             f'{f" ({self.binary_isa})" if self.binary_isa else ""}, '
-            f'threads={self.threads}, input={self.input_shape})'
+            f'threads={self.threads}, kernel={self.kernel}, input={self.input_shape})'
         )

@@ -1,0 +1,373 @@
+"""ctypes binding of the native 1-bit convolution (``csrc/mmb_bconv.h``).
+
+:func:`bconv2d` runs one binary layer on numpy arrays: the packed weights of format v1
+(:mod:`mmbinary.deploy.packing`), the folded per-channel factors and the fused epilogue
+(residual add, PReLU). :class:`NativeBinaryConv` wraps a
+:class:`~mmbinary.deploy.converter.DeployedBinaryConv` (conv, transposed conv or linear) and
+keeps its weights prepared for the chosen ISA path.
+
+ISA paths: ``'avx512'`` (VPOPCNTDQ), ``'avx2'``, ``'portable'``, chosen by CPUID; the
+environment variable ``MMBINARY_BCONV_ISA`` (``auto|avx512|avx2|portable``) or the ``isa``
+argument forces one, and a path the CPU lacks raises :class:`NativeKernelError` naming it and
+what the CPU has.
+"""
+
+import ctypes
+import os
+import threading
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+ISAS = ('portable', 'avx2', 'avx512')
+ABI_VERSION = 1
+
+
+class NativeKernelError(RuntimeError):
+    """The native kernel refused a call (bad shape, an ISA path the CPU lacks, ...)."""
+
+
+_f = ctypes.POINTER(ctypes.c_float)
+
+
+class Params(ctypes.Structure):
+    """Mirror of ``mmb_bconv_params`` (same field order)."""
+
+    _fields_ = [
+        (name, ctypes.c_int)
+        for name in [
+            'n',
+            'in_c',
+            'in_h',
+            'in_w',
+            'out_c',
+            'out_h',
+            'out_w',
+            'kh',
+            'kw',
+            'stride_h',
+            'stride_w',
+            'dil_h',
+            'dil_w',
+            'pad_top',
+            'pad_left',
+            'pad_bottom',
+            'pad_right',
+            'in_dil_h',
+            'in_dil_w',
+            'groups',
+        ]
+    ] + [
+        ('threshold', ctypes.c_float),
+        ('weight', ctypes.POINTER(ctypes.c_uint64)),
+        ('scale', _f),
+        ('bias', _f),
+        ('window_scale', _f),
+        ('mask_scale', _f),
+        ('mask_window_scale', _f),
+        ('residual', _f),
+        ('prelu', _f),
+        ('threads', ctypes.c_int),
+        ('prepacked', ctypes.POINTER(ctypes.c_uint64)),
+    ]
+
+
+_lock = threading.Lock()
+_lib = None
+_reason = None
+
+
+def _load():
+    global _lib, _reason
+    from . import build as _build
+
+    with _lock:
+        if _lib is not None or _reason is not None:
+            return _lib
+        try:
+            path = _build.build()
+            lib = ctypes.CDLL(path)
+        except (_build.BuildError, OSError) as e:
+            _reason = str(e)
+            return None
+        lib.mmb_abi_version.restype = ctypes.c_int
+        if lib.mmb_abi_version() != ABI_VERSION:
+            _reason = (
+                f'{path}: native library ABI version {lib.mmb_abi_version()}, this package '
+                f'needs {ABI_VERSION}; rebuild with python -m mmbinary.ops.build --force'
+            )
+            return None
+        lib.mmb_isa_name.restype = ctypes.c_char_p
+        lib.mmb_cpu_supports.argtypes = [ctypes.c_int]
+        lib.mmb_select_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+        p = ctypes.POINTER(Params)
+        lib.mmb_bconv2d_f32.argtypes = [
+            p,
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_int,
+        ]
+        lib.mmb_bconv_prepack_words.argtypes = [p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.mmb_bconv_prepack_words.restype = ctypes.c_longlong
+        lib.mmb_bconv_prepack.argtypes = [
+            p,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_uint64),
+            ctypes.c_char_p,
+            ctypes.c_int,
+        ]
+        _lib = lib
+        return lib
+
+
+def native_available() -> bool:
+    """Whether the native library is built (or buildable now) and loads."""
+    return _load() is not None
+
+
+def native_unavailable_reason() -> Optional[str]:
+    """``None`` if :func:`native_available`, else the one reason why not."""
+    _load()
+    return _reason
+
+
+def library():
+    lib = _load()
+    if lib is None:
+        raise NativeKernelError(_reason)
+    return lib
+
+
+def cpu_supports(isa: str) -> bool:
+    """Whether this CPU runs the ISA path ``isa`` (CPUID, OS state, MMBINARY_BCONV_HIDE_ISA)."""
+    if isa not in ISAS:
+        raise ValueError(f'isa must be one of {list(ISAS)}, got {isa!r}')
+    return bool(library().mmb_cpu_supports(ISAS.index(isa)))
+
+
+def supported_isas() -> Tuple[str, ...]:
+    """The ISA paths this CPU runs, best first."""
+    return tuple(i for i in reversed(ISAS) if cpu_supports(i))
+
+
+_selected = {}
+
+
+def select_isa(isa: Optional[str] = None) -> str:
+    """The ISA path to run: ``isa`` if given, else ``$MMBINARY_BCONV_ISA``, else the best one.
+
+    Raises:
+        NativeKernelError: the requested path is unknown or the CPU lacks it.
+    """
+    key = (isa, os.environ.get('MMBINARY_BCONV_ISA'), os.environ.get('MMBINARY_BCONV_HIDE_ISA'))
+    if key not in _selected:
+        err = ctypes.create_string_buffer(512)
+        forced = None if isa is None else isa.encode()
+        idx = library().mmb_select_isa(forced, err, len(err))
+        if idx < 0:
+            raise NativeKernelError(err.value.decode())
+        _selected[key] = ISAS[idx]
+    return _selected[key]
+
+
+def _ptr(a: Optional[np.ndarray], ctype=ctypes.c_float):
+    return None if a is None else a.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+def _f32(a, n: Optional[int] = None, name: str = '') -> Optional[np.ndarray]:
+    if a is None:
+        return None
+    a = np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+    if n is not None and a.size != n:
+        raise ValueError(f'{name} must have {n} values (one per output channel), got {a.size}')
+    return a
+
+
+def out_size(size: int, k: int, stride: int, pad0: int, pad1: int, dil: int, in_dil: int) -> int:
+    """Output length of the direct conv on the (input-dilated) padded input."""
+    return ((size - 1) * in_dil + 1 + pad0 + pad1 - dil * (k - 1) - 1) // stride + 1
+
+
+class _Layer:
+    """The ``Params`` of one layer shape + its arrays, kept alive while the struct is used."""
+
+    def __init__(
+        self,
+        weight,
+        channels,
+        in_shape,
+        scale,
+        bias,
+        stride=(1, 1),
+        padding=(0, 0, 0, 0),
+        dilation=(1, 1),
+        groups=1,
+        input_dilation=(1, 1),
+        threshold=0.0,
+        window_scale=None,
+        mask_scale=None,
+        mask_window_scale=None,
+        prelu=None,
+    ):
+        weight = np.ascontiguousarray(weight, dtype=np.uint64)
+        if weight.ndim != 4:
+            raise ValueError(f'weight must be uint64 [O, kh, kw, words], got shape {weight.shape}')
+        o, kh, kw, words = weight.shape
+        if words != -(-channels // 64):
+            raise ValueError(
+                f'weight has {words} words per tap, {channels} channels per group need '
+                f'{-(-channels // 64)}'
+            )
+        n, c, h, w = in_shape
+        if c != channels * groups:
+            raise ValueError(
+                f'input has {c} channels, the weight expects {channels} x {groups} groups'
+            )
+        pt, pl, pb, pr = padding
+        ho = out_size(h, kh, stride[0], pt, pb, dilation[0], input_dilation[0])
+        wo = out_size(w, kw, stride[1], pl, pr, dilation[1], input_dilation[1])
+        self.out_shape = (n, o, ho, wo)
+        self.arrays = dict(
+            weight=weight,
+            scale=_f32(scale, o, 'scale'),
+            bias=_f32(bias, o, 'bias'),
+            window_scale=_f32(window_scale, o, 'window_scale'),
+            mask_scale=_f32(mask_scale, o, 'mask_scale'),
+            mask_window_scale=_f32(mask_window_scale, o, 'mask_window_scale'),
+            prelu=_f32(prelu, o, 'prelu'),
+        )
+        p = Params(
+            n=n,
+            in_c=c,
+            in_h=h,
+            in_w=w,
+            out_c=o,
+            out_h=ho,
+            out_w=wo,
+            kh=kh,
+            kw=kw,
+            stride_h=stride[0],
+            stride_w=stride[1],
+            dil_h=dilation[0],
+            dil_w=dilation[1],
+            pad_top=pt,
+            pad_left=pl,
+            pad_bottom=pb,
+            pad_right=pr,
+            in_dil_h=input_dilation[0],
+            in_dil_w=input_dilation[1],
+            groups=groups,
+            threshold=float(threshold),
+        )
+        p.weight = _ptr(weight, ctypes.c_uint64)
+        for name, a in self.arrays.items():
+            if name != 'weight':
+                setattr(p, name, _ptr(a))
+        self.params = p
+        self.prepacked = {}
+        self._err = threading.local()
+
+    def prepack(self, isa: int) -> np.ndarray:
+        if isa not in self.prepacked:
+            lib, err = library(), ctypes.create_string_buffer(512)
+            words = lib.mmb_bconv_prepack_words(ctypes.byref(self.params), isa, err, len(err))
+            if words < 0:
+                raise NativeKernelError(err.value.decode())
+            buf = np.zeros(max(int(words), 1), dtype=np.uint64)
+            if lib.mmb_bconv_prepack(
+                ctypes.byref(self.params), isa, _ptr(buf, ctypes.c_uint64), err, len(err)
+            ):
+                raise NativeKernelError(err.value.decode())
+            self.prepacked[isa] = (buf, _ptr(buf, ctypes.c_uint64))
+        return self.prepacked[isa]
+
+    def run(self, x: np.ndarray, isa: str, threads: int = 1, residual=None) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        n, c, h, w = x.shape
+        # a copy per call: ctypes releases the GIL, so two threads may run this layer at once
+        p = Params.from_buffer_copy(self.params)
+        if (c, h, w) != (p.in_c, p.in_h, p.in_w):
+            raise ValueError(
+                f'input must be [N, {p.in_c}, {p.in_h}, {p.in_w}], got {list(x.shape)}'
+            )
+        p.n = n
+        out_shape = (n,) + self.out_shape[1:]
+        if residual is not None:
+            residual = np.ascontiguousarray(residual, dtype=np.float32)
+            if residual.shape != out_shape:
+                raise ValueError(f'residual must be {list(out_shape)}, got {list(residual.shape)}')
+        idx = ISAS.index(select_isa(isa))
+        p.prepacked = self.prepack(idx)[1]
+        p.residual = None if residual is None else _ptr(residual)
+        p.threads = int(threads)
+        y = np.empty(out_shape, dtype=np.float32)
+        err = getattr(self._err, 'buf', None)
+        if err is None:
+            err = self._err.buf = ctypes.create_string_buffer(512)
+        rc = _lib.mmb_bconv2d_f32(p, idx, x.ctypes.data, y.ctypes.data, err, 512)
+        if rc:
+            raise NativeKernelError(err.value.decode())
+        return y
+
+
+def bconv2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    channels: int,
+    scale: Sequence[float],
+    bias: Sequence[float],
+    stride=(1, 1),
+    padding=(0, 0, 0, 0),
+    dilation=(1, 1),
+    groups: int = 1,
+    input_dilation=(1, 1),
+    threshold: float = 0.0,
+    window_scale=None,
+    mask_scale=None,
+    mask_window_scale=None,
+    residual: Optional[np.ndarray] = None,
+    prelu=None,
+    threads: int = 1,
+    isa: Optional[str] = None,
+) -> np.ndarray:
+    """One binary conv on the native kernel (the direct-conv form of the packed format).
+
+    Args:
+        x: real input ``float32 [N, C, H, W]``; its bits are ``x >= threshold``.
+        weight: ``uint64 [O, kh, kw, words]`` (packed format v1, a transposed conv as its
+            direct kernel).
+        channels: input channels per group.
+        scale, bias: ``[O]``.
+        stride, dilation, input_dilation: ``(h, w)``; ``input_dilation`` is a transposed conv's
+            stride (the zeros it inserts are skipped like padding).
+        padding: ``(top, left, bottom, right)``: zero padding of the +/-1 input.
+        groups: conv groups.
+        window_scale, mask_scale, mask_window_scale: AdaBin's terms ``[O]`` or ``None``.
+        residual: ``[N, O, Ho, Wo]`` added after scale / bias, or ``None``.
+        prelu: ``[O]`` PReLU slopes applied last, or ``None``.
+        threads: worker threads.
+        isa: ISA path (default: ``$MMBINARY_BCONV_ISA`` or the best one).
+
+    Returns:
+        ``float32 [N, O, Ho, Wo]``.
+    """
+    layer = _Layer(
+        weight,
+        channels,
+        np.shape(x),
+        scale,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        input_dilation,
+        threshold,
+        window_scale,
+        mask_scale,
+        mask_window_scale,
+        prelu,
+    )
+    return layer.run(x, isa, threads, residual)

@@ -1,0 +1,656 @@
+// mmb_bconv.cpp -- dispatch, validation, per-position tables, threads and the portable path of
+// mmbinary's 1-bit convolution (C ABI in mmb_bconv.h). Compiled without ISA flags.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "mmb_bconv.h"
+#include "mmb_bconv_internal.h"
+
+#if defined(MMB_X86)
+#include <cpuid.h>
+#endif
+
+#define MMB_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MMB_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+namespace {
+
+int fail(char *err, int errlen, const char *fmt, ...) {
+  if (err && errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, (size_t)errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+const char *kNames[] = {"portable", "avx2", "avx512"};
+const int kNumIsa = 3;
+
+#if defined(MMB_X86)
+unsigned long long xgetbv0() {
+  unsigned int lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return ((unsigned long long)hi << 32) | lo;
+}
+
+int hw_query(int isa) {
+  unsigned int a, b, c, d;
+  if (isa == MMB_ISA_PORTABLE) return 1;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  const bool osxsave = c & (1u << 27), popcnt = c & (1u << 23), avx = c & (1u << 28);
+  if (!osxsave || !popcnt || !avx) return 0;
+  const unsigned long long xcr0 = xgetbv0();
+  if ((xcr0 & 0x6) != 0x6) return 0;  // XMM + YMM state
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  const bool avx2 = b & (1u << 5);
+  if (isa == MMB_ISA_AVX2) return avx2;
+  if (isa == MMB_ISA_AVX512) {
+    const bool f = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
+    const bool vpopcntdq = c & (1u << 14);
+    return avx2 && f && dq && bw && vl && vpopcntdq && (xcr0 & 0xe6) == 0xe6;  // opmask + ZMM
+  }
+  return 0;
+}
+// CPUID traps to the hypervisor in a VM (microseconds): asked once per path.
+int hw_supports(int isa) {
+  static const int cached[3] = {hw_query(0), hw_query(1), hw_query(2)};
+  return cached[isa];
+}
+#else
+int hw_supports(int isa) { return isa == MMB_ISA_PORTABLE; }
+#endif
+
+bool hidden(int isa) {
+  const char *env = getenv("MMBINARY_BCONV_HIDE_ISA");
+  if (!env || isa == MMB_ISA_PORTABLE) return false;
+  const char *name = kNames[isa];
+  const size_t len = strlen(name);
+  for (const char *s = env; *s;) {
+    const char *e = strchr(s, ',');
+    const size_t n = e ? (size_t)(e - s) : strlen(s);
+    if (n == len && strncmp(s, name, len) == 0) return true;
+    if (!e) break;
+    s = e + 1;
+  }
+  return false;
+}
+
+const char *requirement(int isa) {
+  if (isa == MMB_ISA_AVX512) return "AVX-512 F/DQ/BW/VL + VPOPCNTDQ with OS ZMM state";
+  if (isa == MMB_ISA_AVX2) return "AVX2 + POPCNT with OS YMM state";
+  return "nothing";
+}
+
+void has_list(char *buf, size_t n) {
+  buf[0] = 0;
+  for (int i = kNumIsa - 1; i >= 0; --i)
+    if (mmb_cpu_supports(i)) {
+      if (buf[0]) strncat(buf, ", ", n - strlen(buf) - 1);
+      strncat(buf, kNames[i], n - strlen(buf) - 1);
+    }
+}
+
+const mmb_isa_fns *fns_of(int isa) {
+#if defined(MMB_X86)
+  if (isa == MMB_ISA_AVX512) return &mmb_fns_avx512;
+  if (isa == MMB_ISA_AVX2) return &mmb_fns_avx2;
+#endif
+  return isa == MMB_ISA_PORTABLE ? &mmb_fns_portable : nullptr;
+}
+
+// ---- the portable path ----
+inline int popcount64(uint64_t v) { return __builtin_popcountll(v); }
+
+void repack_portable(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
+  mmb_repack_generic(c, w, out, 1);
+}
+int popcount_portable(const uint64_t *w, int n) {
+  int s = 0;
+  for (int i = 0; i < n; ++i) s += popcount64(w[i]);
+  return s;
+}
+void pack_portable(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1,
+                   uint64_t *tmp) {
+  mmb_pack_generic(c, x, n, g, iy0, iy1, tmp);
+}
+void count_row_portable(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
+  const mmb_bconv_params *p = c->p;
+  const int wo = p->out_w, K = c->K;
+  const uint64_t *xrow = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) *
+                                    c->wp) * c->pix;
+  const size_t step = (size_t)p->stride_w * c->pix;
+  for (int o = 0; o < c->opg; ++o) {
+    const uint64_t *w = c->wrep + ((size_t)g * c->nob + o) * K;
+    for (int ox = 0; ox < wo; ++ox) {
+      const uint64_t *xp = xrow + ox * step;
+      int s = 0;
+      for (int k = 0; k < K; ++k) s += popcount64(xp[c->koff[k]] ^ w[k]);
+      cnt[(size_t)o * ldc + ox] = s;
+    }
+  }
+}
+void epilogue_portable(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt,
+                       int ldc, const int32_t *pcx, float *y) {
+  mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
+}
+
+int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
+  if (!p) return fail(err, errlen, "mmb_bconv: params is NULL");
+  if (isa < 0 || isa >= kNumIsa)
+    return fail(err, errlen, "mmb_bconv: isa must be 0 (portable), 1 (avx2) or 2 (avx512), got %d",
+                isa);
+  if (!mmb_cpu_supports(isa)) {
+    char has[64];
+    has_list(has, sizeof has);
+    return fail(err, errlen,
+                "mmb_bconv: ISA path '%s' needs %s, which this CPU lacks; it has: %s",
+                kNames[isa], requirement(isa), has);
+  }
+#define MMB_POS(f) \
+  if (p->f <= 0) return fail(err, errlen, "mmb_bconv: " #f " must be > 0, got %d", p->f)
+  MMB_POS(n); MMB_POS(in_c); MMB_POS(in_h); MMB_POS(in_w); MMB_POS(out_c); MMB_POS(kh);
+  MMB_POS(kw); MMB_POS(stride_h); MMB_POS(stride_w); MMB_POS(dil_h); MMB_POS(dil_w);
+  MMB_POS(in_dil_h); MMB_POS(in_dil_w); MMB_POS(groups);
+#undef MMB_POS
+  if (p->in_c % p->groups || p->out_c % p->groups)
+    return fail(err, errlen, "mmb_bconv: in_c %d and out_c %d must be multiples of groups %d",
+                p->in_c, p->out_c, p->groups);
+  const long long hp = (long long)(p->in_h - 1) * p->in_dil_h + 1 + p->pad_top + p->pad_bottom;
+  const long long wp = (long long)(p->in_w - 1) * p->in_dil_w + 1 + p->pad_left + p->pad_right;
+  const long long eh = (long long)p->dil_h * (p->kh - 1) + 1, ew = (long long)p->dil_w * (p->kw - 1) + 1;
+  if (hp < eh || wp < ew)
+    return fail(err, errlen,
+                "mmb_bconv: padded input %lldx%lld is smaller than the dilated kernel %lldx%lld", hp,
+                wp, eh, ew);
+  const long long ho = (hp - eh) / p->stride_h + 1, wo = (wp - ew) / p->stride_w + 1;
+  if (ho != p->out_h || wo != p->out_w)
+    return fail(err, errlen, "mmb_bconv: out_h x out_w must be %lldx%lld for this shape, got %dx%d",
+                ho, wo, p->out_h, p->out_w);
+  if (!p->weight || !p->scale || !p->bias)
+    return fail(err, errlen, "mmb_bconv: weight, scale and bias must not be NULL");
+  return 0;
+}
+
+// Everything of a call that does not depend on the input values.
+struct Plan {
+  mmb_ctx c;
+  std::vector<int32_t> koff, wpop, rowpat, base, bmask, nvalid;
+  int R = 0;  // row patterns
+  std::vector<uint64_t> xbuf, wrep;
+};
+
+void plan(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl) {
+  mmb_ctx &c = pl.c;
+  memset(&c, 0, sizeof c);
+  c.p = p;
+  c.cpg = p->in_c / p->groups;
+  c.opg = p->out_c / p->groups;
+  c.words = (c.cpg + 63) / 64;
+  c.taps = p->kh * p->kw;
+  c.K = c.taps * c.words;
+  c.hp = (p->in_h - 1) * p->in_dil_h + 1 + p->pad_top + p->pad_bottom;
+  c.wp = (p->in_w - 1) * p->in_dil_w + 1 + p->pad_left + p->pad_right;
+  c.lanes = f->lanes;
+  c.pix = c.words * (f->split ? 2 : 1);
+  c.nob = (c.opg + c.lanes - 1) / c.lanes;
+  pl.koff.resize(c.K);
+  for (int u = 0; u < p->kh; ++u)
+    for (int v = 0; v < p->kw; ++v)
+      for (int w = 0; w < c.words; ++w)
+        pl.koff[(u * p->kw + v) * c.words + w] =
+            ((u * p->dil_h) * c.wp + v * p->dil_w) * c.pix + w;
+  c.koff = pl.koff.data();
+}
+
+// Per-position tables (need c.wpop).
+void tables(const mmb_bconv_params *p, Plan &pl) {
+  mmb_ctx &c = pl.c;
+  const int ho = p->out_h, wo = p->out_w, O = p->out_c;
+  // valid taps: grid row oy*sh + u*dh is a real input row (not padding, not an inserted zero)
+  auto real = [](int r, int pad, int dil, int n) {
+    const int d = r - pad;
+    return d >= 0 && d % dil == 0 && d / dil < n;
+  };
+  std::vector<char> cvalid((size_t)wo * p->kw);
+  for (int ox = 0; ox < wo; ++ox)
+    for (int v = 0; v < p->kw; ++v)
+      cvalid[(size_t)ox * p->kw + v] =
+          real(ox * p->stride_w + v * p->dil_w, p->pad_left, p->in_dil_w, p->in_w);
+  std::map<std::vector<char>, int> ids;
+  std::vector<std::vector<char>> pats;
+  pl.rowpat.resize(ho);
+  for (int oy = 0; oy < ho; ++oy) {
+    std::vector<char> key(p->kh);
+    for (int u = 0; u < p->kh; ++u)
+      key[u] = real(oy * p->stride_h + u * p->dil_h, p->pad_top, p->in_dil_h, p->in_h);
+    auto it = ids.find(key);
+    if (it == ids.end()) {
+      it = ids.emplace(key, (int)pats.size()).first;
+      pats.push_back(key);
+    }
+    pl.rowpat[oy] = it->second;
+  }
+  const int R = (int)pats.size();
+  pl.R = R;
+  std::vector<int32_t> base((size_t)R * O * wo), nvalid((size_t)R * wo), bmask;
+  if (p->mask_scale) bmask.assign((size_t)R * O * wo, 0);
+  const int32_t *wpop = c.wpop;
+  for (int r = 0; r < R; ++r)
+    for (int ox = 0; ox < wo; ++ox) {
+      int nvt = 0;
+      for (int u = 0; u < p->kh; ++u)
+        for (int v = 0; v < p->kw; ++v) nvt += pats[r][u] && cvalid[(size_t)ox * p->kw + v];
+      nvalid[(size_t)r * wo + ox] = nvt * c.cpg;
+      for (int o = 0; o < O; ++o) {
+        int inv = 0, bm = 0;
+        for (int u = 0; u < p->kh; ++u)
+          for (int v = 0; v < p->kw; ++v) {
+            const int t = u * p->kw + v, pc = wpop[(size_t)o * c.taps + t];
+            if (pats[r][u] && cvalid[(size_t)ox * p->kw + v])
+              bm += 2 * pc - c.cpg;
+            else
+              inv += pc;
+          }
+        base[((size_t)r * O + o) * wo + ox] = nvt * c.cpg + 2 * inv;
+        if (p->mask_scale) bmask[((size_t)r * O + o) * wo + ox] = bm;
+      }
+    }
+  c.rowpat = pl.rowpat.data();
+  if (!mmb_expanded(p)) {
+    pl.base.swap(base);
+    pl.nvalid.swap(nvalid);
+    pl.bmask.swap(bmask);
+    c.base = pl.base.data();
+    c.nvalid = pl.nvalid.data();
+    c.bmask = p->mask_scale ? pl.bmask.data() : nullptr;
+    return;
+  }
+  // short rows: expanded over the output rows, the epilogue runs over whole channel planes
+  const size_t hw = (size_t)ho * wo;
+  pl.base.resize((size_t)O * hw);
+  pl.nvalid.resize(hw);
+  if (p->mask_scale) pl.bmask.resize((size_t)O * hw);
+  for (int oy = 0; oy < ho; ++oy) {
+    const int r = pl.rowpat[oy];
+    memcpy(&pl.nvalid[(size_t)oy * wo], &nvalid[(size_t)r * wo], sizeof(int32_t) * wo);
+    for (int o = 0; o < O; ++o) {
+      memcpy(&pl.base[o * hw + (size_t)oy * wo], &base[((size_t)r * O + o) * wo],
+             sizeof(int32_t) * wo);
+      if (p->mask_scale)
+        memcpy(&pl.bmask[o * hw + (size_t)oy * wo], &bmask[((size_t)r * O + o) * wo],
+               sizeof(int32_t) * wo);
+    }
+  }
+  c.rowpat = pl.rowpat.data();
+  c.base = pl.base.data();
+  c.nvalid = pl.nvalid.data();
+  c.bmask = p->mask_scale ? pl.bmask.data() : nullptr;
+}
+
+// ---- the prepared blob: weights in the ISA's layout + every table, once per layer ----
+const int kMagic = 0x314d4d42;  // "BMM1"
+const int kHeader = 32;         // int32 header fields (16 words)
+
+void key_of(const mmb_bconv_params *p, int isa, int R, int32_t *h) {
+  memset(h, 0, sizeof(int32_t) * kHeader);
+  const int v[] = {kMagic, isa, p->in_c, p->in_h, p->in_w, p->out_c, p->out_h, p->out_w,
+                   p->kh, p->kw, p->stride_h, p->stride_w, p->dil_h, p->dil_w, p->pad_top,
+                   p->pad_left, p->pad_bottom, p->pad_right, p->in_dil_h, p->in_dil_w,
+                   p->groups, p->mask_scale != nullptr, R};
+  memcpy(h, v, sizeof v);
+}
+
+size_t words_of(size_t int32s) { return (int32s + 15) / 16 * 8; }  // 64-byte sections
+
+// Fill pl.wrep / wpop (weights) and the tables for p.
+void prepare(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl) {
+  mmb_ctx &c = pl.c;
+  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes * (f->split ? 2 : 1);
+  pl.wrep.assign(nw, 0);
+  f->repack(&c, p->weight, pl.wrep.data());
+  pl.wpop.resize((size_t)p->out_c * c.taps);
+  for (int o = 0; o < p->out_c; ++o)
+    for (int t = 0; t < c.taps; ++t)
+      pl.wpop[(size_t)o * c.taps + t] =
+          f->popcount(p->weight + ((size_t)o * c.taps + t) * c.words, c.words);
+  c.wrep = pl.wrep.data();
+  c.wpop = pl.wpop.data();
+  tables(p, pl);
+}
+
+size_t blob_words(const Plan &pl) {
+  return kHeader / 2 + (pl.wrep.size() + 7) / 8 * 8 + words_of(pl.wpop.size()) +
+         words_of(pl.rowpat.size()) + words_of(pl.base.size()) + words_of(pl.bmask.size()) +
+         words_of(pl.nvalid.size());
+}
+
+void write_blob(const Plan &pl, int isa, uint64_t *out) {
+  memset(out, 0, sizeof(uint64_t) * blob_words(pl));
+  key_of(pl.c.p, isa, pl.R, (int32_t *)out);
+  uint64_t *q = out + kHeader / 2;
+  memcpy(q, pl.wrep.data(), sizeof(uint64_t) * pl.wrep.size());
+  q += (pl.wrep.size() + 7) / 8 * 8;
+  const std::vector<int32_t> *parts[] = {&pl.wpop, &pl.rowpat, &pl.base, &pl.bmask, &pl.nvalid};
+  for (const auto *v : parts) {
+    if (!v->empty()) memcpy(q, v->data(), sizeof(int32_t) * v->size());
+    q += words_of(v->size());
+  }
+}
+
+int attach_blob(const mmb_bconv_params *p, int isa, const uint64_t *blob, Plan &pl, char *err,
+                int errlen) {
+  const int32_t *h = (const int32_t *)blob;
+  int32_t want[kHeader];
+  key_of(p, isa, h[22], want);
+  if (memcmp(h, want, sizeof want) != 0)
+    return fail(err, errlen,
+                "mmb_bconv: prepacked was made for another layer shape, ISA path or set of "
+                "terms (mask_scale); call mmb_bconv_prepack again for this one (isa %s)",
+                kNames[isa]);
+  mmb_ctx &c = pl.c;
+  const size_t O = p->out_c, R = (size_t)h[22];
+  const size_t hw = mmb_expanded(p) ? (size_t)p->out_h * p->out_w : R * p->out_w;
+  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes * (c.pix / c.words);
+  const uint64_t *q = blob + kHeader / 2;
+  c.wrep = q;
+  q += (nw + 7) / 8 * 8;
+  c.wpop = (const int32_t *)q;
+  q += words_of((size_t)O * c.taps);
+  c.rowpat = (const int32_t *)q;
+  q += words_of((size_t)p->out_h);
+  c.base = (const int32_t *)q;
+  q += words_of(O * hw);
+  c.bmask = p->mask_scale ? (const int32_t *)q : nullptr;
+  q += words_of(p->mask_scale ? O * hw : 0);
+  c.nvalid = (const int32_t *)q;
+  return 0;
+}
+
+// A persistent pool of workers (spawning threads per call costs tens of microseconds, as much
+// as a small layer). Created on first use, grown on demand, never destroyed (its detached
+// workers die with the process); a forked child makes its own. Calls are serialised.
+class Pool {
+ public:
+  static Pool &get() {
+    static std::mutex m;
+    static Pool *pool = nullptr;
+    std::lock_guard<std::mutex> lock(m);
+    if (!pool || pool->pid_ != getpid()) pool = new Pool();  // the parent's pool is not ours
+    return *pool;
+  }
+
+  // job(t) for t = 0 .. n-1; t = 0 on the calling thread.
+  void run(int n, const std::function<void(int)> &job) {
+    std::lock_guard<std::mutex> call(call_);
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      while ((int)workers_ < n - 1) {
+        std::thread(&Pool::loop, this, (int)workers_ + 1).detach();
+        ++workers_;
+      }
+      job_ = &job;
+      n_ = n;
+      pending_.store(n - 1);
+      ++gen_;
+    }
+    cv_.notify_all();
+    job(0);
+    for (int spin = 0; pending_.load(std::memory_order_acquire) > 0; ++spin) {
+      if (spin < 20000) {
+#if defined(MMB_X86)
+        __builtin_ia32_pause();
+#endif
+      } else {
+        std::unique_lock<std::mutex> lock(m_);
+        done_.wait(lock, [&] { return pending_.load() == 0; });
+      }
+    }
+  }
+
+ private:
+  Pool() : pid_(getpid()) {}
+
+  void loop(int index) {
+    long seen = 0;
+    for (;;) {
+      const std::function<void(int)> *job;
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        cv_.wait(lock, [&] { return gen_ != seen; });
+        seen = gen_;
+        if (index >= n_) continue;
+        job = job_;
+      }
+      (*job)(index);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(m_);
+        done_.notify_all();
+      }
+    }
+  }
+
+  const pid_t pid_;
+  std::mutex call_, m_;
+  std::condition_variable cv_, done_;
+  unsigned workers_ = 0;
+  const std::function<void(int)> *job_ = nullptr;
+  int n_ = 0;
+  long gen_ = 0;
+  std::atomic<int> pending_{0};
+};
+
+template <class F>
+void parallel(int threads, long long items, F fn) {
+  if (threads <= 1 || items <= 1) {
+    fn(0, 0, items);
+    return;
+  }
+  if (threads > items) threads = (int)items;
+  const std::function<void(int)> job = [&](int t) {
+    fn(t, items * t / threads, items * (t + 1) / threads);
+  };
+  Pool::get().run(threads, job);
+}
+
+// MMBINARY_BCONV_PROFILE=1: the last call's phase times (benchmark breakdown; not thread-safe).
+double g_profile[3];
+bool profiling() {
+  const char *e = getenv("MMBINARY_BCONV_PROFILE");
+  return e && *e && strcmp(e, "0") != 0;
+}
+
+}  // namespace
+
+const mmb_isa_fns mmb_fns_portable = {1, 0, repack_portable, popcount_portable, pack_portable,
+                                      count_row_portable, epilogue_portable};
+
+extern "C" {
+
+int mmb_abi_version(void) { return MMB_BCONV_ABI_VERSION; }
+
+const char *mmb_isa_name(int isa) { return isa >= 0 && isa < kNumIsa ? kNames[isa] : "?"; }
+
+int mmb_cpu_supports(int isa) {
+  if (isa < 0 || isa >= kNumIsa || !fns_of(isa)) return 0;
+  return hw_supports(isa) && !hidden(isa);
+}
+
+int mmb_select_isa(const char *forced, char *err, int errlen) {
+  const char *src = "argument";
+  if (!forced) {
+    forced = getenv("MMBINARY_BCONV_ISA");
+    src = "MMBINARY_BCONV_ISA";
+  }
+  if (!forced || !*forced || strcmp(forced, "auto") == 0) {
+    for (int i = kNumIsa - 1; i >= 0; --i)
+      if (mmb_cpu_supports(i)) return i;
+    return MMB_ISA_PORTABLE;
+  }
+  for (int i = 0; i < kNumIsa; ++i)
+    if (strcmp(forced, kNames[i]) == 0) {
+      if (mmb_cpu_supports(i)) return i;
+      char has[64];
+      has_list(has, sizeof has);
+      return fail(err, errlen,
+                  "mmb_bconv: ISA path '%s' requested (%s) needs %s, which this CPU lacks; "
+                  "it has: %s",
+                  forced, src, requirement(i), has);
+    }
+  return fail(err, errlen,
+              "mmb_bconv: unknown ISA path '%s' (%s); allowed: auto, avx512, avx2, portable",
+              forced, src);
+}
+
+long long mmb_bconv_prepack_words(const mmb_bconv_params *p, int isa, char *err, int errlen) {
+  if (check(p, isa, err, errlen)) return -1;
+  try {
+    Plan pl;
+    plan(p, fns_of(isa), pl);
+    prepare(p, fns_of(isa), pl);
+    return (long long)blob_words(pl);
+  } catch (const std::exception &e) {
+    return fail(err, errlen, "mmb_bconv: %s", e.what());
+  }
+}
+
+int mmb_bconv_prepack(const mmb_bconv_params *p, int isa, uint64_t *out, char *err, int errlen) {
+  if (check(p, isa, err, errlen)) return -1;
+  if (!out) return fail(err, errlen, "mmb_bconv_prepack: out is NULL");
+  try {
+    Plan pl;
+    plan(p, fns_of(isa), pl);
+    prepare(p, fns_of(isa), pl);
+    write_blob(pl, isa, out);
+  } catch (const std::exception &e) {
+    return fail(err, errlen, "mmb_bconv: %s", e.what());
+  }
+  return 0;
+}
+
+int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y, char *err,
+                    int errlen) {
+  if (check(p, isa, err, errlen)) return -1;
+  if (!x || !y) return fail(err, errlen, "mmb_bconv: x and y must not be NULL");
+  const mmb_isa_fns *f = fns_of(isa);
+  try {
+    Plan pl;
+    plan(p, f, pl);
+    if (p->prepacked) {
+      if (attach_blob(p, isa, p->prepacked, pl, err, errlen)) return -1;
+    } else {
+      prepare(p, f, pl);
+    }
+    mmb_ctx &c = pl.c;
+    mmb_ctx *cp = &pl.c;
+    const bool prof = profiling();
+    const auto t0 = std::chrono::steady_clock::now();
+    pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.pix, 0);
+    cp->xbuf = pl.xbuf.data();
+    const int threads = p->threads > 0 ? p->threads : 1;
+    const long long prow = (long long)p->n * p->groups * p->in_h;
+    parallel(threads, prow, [&](int, long long a, long long b) {
+      std::vector<uint64_t> tmp((size_t)c.words * p->in_w);
+      for (long long i = a; i < b; ++i) {
+        const int iy = (int)(i % p->in_h), ng = (int)(i / p->in_h);
+        f->pack(cp, x, ng / p->groups, ng % p->groups, iy, iy + 1, tmp.data());
+      }
+    });
+    const auto t1 = std::chrono::steady_clock::now();
+    std::atomic<long long> count_ns{0};
+    // rows in chunks of one (n, g): count every row of a chunk, then one epilogue over the
+    // chunk's channel planes (long contiguous loops even for 6-pixel rows)
+    const int wo = p->out_w;
+    int chunk_rows = (int)MMB_MAX(1, MMB_MIN(p->out_h, 16384 / MMB_MAX(1, c.opg * wo)));
+    if (threads > 1)  // at least two chunks per thread
+      chunk_rows = MMB_MAX(1, MMB_MIN(chunk_rows, (p->out_h + 2 * threads - 1) / (2 * threads)));
+    const int chunks_per_image = (p->out_h + chunk_rows - 1) / chunk_rows;
+    const long long chunks = (long long)p->n * p->groups * chunks_per_image;
+    parallel(threads, chunks, [&](int t, long long a, long long b) {
+      const int ldc = chunk_rows * wo;
+      std::vector<int32_t> cnt((size_t)c.opg * ldc), pcx((size_t)ldc);
+      long long ns = 0;
+      for (long long i = a; i < b; ++i) {
+        const int ng = (int)(i / chunks_per_image), k = (int)(i % chunks_per_image);
+        const int n = ng / p->groups, g = ng % p->groups;
+        const int oy0 = k * chunk_rows, oy1 = MMB_MIN(p->out_h, oy0 + chunk_rows);
+        const auto r0 = std::chrono::steady_clock::now();
+        for (int oy = oy0; oy < oy1; ++oy)
+          f->count_row(cp, n, g, oy, cnt.data() + (size_t)(oy - oy0) * wo, ldc);
+        if (prof && t == 0)  // the calling thread's share, timed
+          ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - r0).count();
+        if (p->window_scale) {
+          for (int oy = oy0; oy < oy1; ++oy) {
+            const uint64_t *row = cp->xbuf + ((((size_t)n * p->groups + g) * c.hp +
+                                               (size_t)oy * p->stride_h) * c.wp) * c.pix;
+            for (int ox = 0; ox < wo; ++ox) {
+              const uint64_t *xp = row + (size_t)ox * p->stride_w * c.pix;
+              int s = 0;  // a split pixel's two halves partition its bits: same popcount
+              for (int tp = 0; tp < c.taps; ++tp)
+                s += f->popcount(xp + c.koff[tp * c.words], c.pix);
+              pcx[(size_t)(oy - oy0) * wo + ox] = s;
+            }
+          }
+        }
+        f->epilogue_rows(cp, n, g, oy0, oy1, cnt.data(), ldc, pcx.data(), y);
+      }
+      if (t == 0) count_ns.store(ns);
+    });
+    if (prof) {
+      const auto t2 = std::chrono::steady_clock::now();
+      // the row phase's wall time, split by the calling thread's count time (its rows run in
+      // parallel with the others': with balanced rows the same wall time)
+      const double rows = std::chrono::duration<double>(t2 - t1).count();
+      g_profile[0] = std::chrono::duration<double>(t1 - t0).count();
+      g_profile[1] = (double)count_ns.load() * 1e-9;
+      g_profile[2] = rows - g_profile[1];
+    }
+  } catch (const std::exception &e) {
+    return fail(err, errlen, "mmb_bconv: %s", e.what());
+  }
+  return 0;
+}
+
+void mmb_bconv_profile(double *pack_s, double *count_s, double *epilogue_s) {
+  if (pack_s) *pack_s = g_profile[0];
+  if (count_s) *count_s = g_profile[1];
+  if (epilogue_s) *epilogue_s = g_profile[2];
+}
+
+double mmb_clock_probe(long long iters) {
+  if (iters < 1) iters = 1;
+  const auto t0 = std::chrono::steady_clock::now();
+#if defined(__x86_64__)
+  unsigned long long v = 0, n = (unsigned long long)iters;
+  __asm__ volatile(
+      "1:\n\t"
+      "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+      "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+      "dec %1\n\tjnz 1b\n\t"
+      : "+r"(v), "+r"(n)
+      :
+      : "cc");
+#else
+  volatile unsigned long long v = 0;
+  for (long long i = 0; i < iters * 8; ++i) v = v + 1;
+#endif
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return (double)iters * 8.0 / s;
+}
+
+}  // extern "C"

@@ -1,0 +1,198 @@
+// mmb_bconv_avx512.cpp -- AVX-512 VPOPCNTDQ path of the 1-bit conv. Compile with
+// -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx512vpopcntdq -mavx2 -mpopcnt; called only after
+// mmb_cpu_supports(MMB_ISA_AVX512). Vectorised over output channels: one 64-bit lane per output
+// channel (8 per register), a block of up to 8 output columns x 16 channels per inner loop, so a
+// short reduction (64 channels x 9 taps = 9 words) still fills every lane.
+#include "mmb_bconv_internal.h"
+
+#if defined(MMB_X86)
+#include <immintrin.h>
+
+namespace {
+
+const int kLanes = 8;
+#ifndef MMB_AVX512_OB
+#define MMB_AVX512_OB 2  // 8-channel groups per block (tuning knob: -DMMB_AVX512_OB=1..3)
+#endif
+
+inline void store_transposed(const __m512i *acc, int32_t *cnt, int ldc, int ox0, int o0,
+                             int opg) {
+  // acc[p]: 8 channels of column ox0 + p -> rows cnt[o][ox0 .. ox0 + 7]
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_castsi256_ps(_mm512_maskz_cvtepi64_epi32(0xff, acc[i]));
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int l = 0; l < 8; ++l) {
+    if (o0 + l >= opg) break;
+    const __m256 row = l < 4 ? _mm256_permute2f128_ps(u[l & 3], u[4 + (l & 3)], 0x20)
+                             : _mm256_permute2f128_ps(u[l & 3], u[4 + (l & 3)], 0x31);
+    _mm256_storeu_ps((float *)(cnt + (size_t)(o0 + l) * ldc + ox0), row);
+  }
+}
+
+template <int P, int OB>
+inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint64_t *wb,
+                  size_t wstride, int32_t *cnt, int ldc, int ox0, int o0) {
+  __m512i acc[OB][P];
+  for (int b = 0; b < OB; ++b)
+    for (int p = 0; p < P; ++p) acc[b][p] = _mm512_setzero_si512();
+  const int K = c->K;
+  const int32_t *koff = c->koff;
+  for (int k = 0; k < K; ++k) {
+    const int off = koff[k];
+    __m512i w[OB];
+    for (int b = 0; b < OB; ++b) w[b] = _mm512_loadu_si512(wb + b * wstride + (size_t)k * kLanes);
+    for (int p = 0; p < P; ++p) {
+      const __m512i xv = _mm512_set1_epi64((long long)xb[p * step + off]);
+      for (int b = 0; b < OB; ++b)
+        acc[b][p] = _mm512_add_epi64(acc[b][p], _mm512_popcnt_epi64(_mm512_xor_si512(xv, w[b])));
+    }
+  }
+  const int opg = c->opg;
+  for (int b = 0; b < OB; ++b) {
+    const int ob = o0 + b * kLanes;
+    if (P == 8) {
+      store_transposed(acc[b], cnt, ldc, ox0, ob, opg);
+    } else {
+      alignas(64) long long tmp[kLanes];
+      for (int p = 0; p < P; ++p) {
+        _mm512_store_si512(tmp, acc[b][p]);
+        for (int l = 0; l < kLanes && ob + l < opg; ++l)
+          cnt[(size_t)(ob + l) * ldc + ox0 + p] = (int32_t)tmp[l];
+      }
+    }
+  }
+}
+
+template <int OB>
+inline void block_p(int P, const mmb_ctx *c, const uint64_t *xb, size_t step, const uint64_t *wb,
+                    size_t wstride, int32_t *cnt, int ldc, int ox0, int o0) {
+  switch (P) {
+    case 8: block<8, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 7: block<7, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 6: block<6, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 5: block<5, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 4: block<4, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 3: block<3, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    case 2: block<2, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+    default: block<1, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
+  }
+}
+
+void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
+  const mmb_bconv_params *p = c->p;
+  const int wo = p->out_w, K = c->K, nob = c->nob;
+  const uint64_t *xrow =
+      c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) * c->wp) * c->pix;
+  const size_t step = (size_t)p->stride_w * c->pix, wstride = (size_t)K * kLanes;
+  const uint64_t *wg = c->wrep + (size_t)g * nob * wstride;
+  for (int b0 = 0; b0 < nob; b0 += MMB_AVX512_OB) {
+    const int ob = nob - b0 >= MMB_AVX512_OB ? MMB_AVX512_OB : nob - b0;
+    for (int ox0 = 0; ox0 < wo; ox0 += 8) {
+      const int P = wo - ox0 >= 8 ? 8 : wo - ox0;
+      const uint64_t *xb = xrow + ox0 * step;
+      const uint64_t *wb = wg + (size_t)b0 * wstride;
+      if (ob == 3)
+        block_p<3>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
+      else if (ob == 2)
+        block_p<2>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
+      else
+        block_p<1>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
+    }
+  }
+}
+
+void repack(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
+  mmb_repack_generic(c, w, out, kLanes);
+}
+int popcount(const uint64_t *w, int n) {
+  int s = 0;
+  for (int i = 0; i < n; ++i) s += (int)_mm_popcnt_u64(w[i]);
+  return s;
+}
+// Up to 64 pixels of a row at a time (8 registers of 8 pixel words): per channel, one compare
+// per 8 pixels -> 8-bit mask -> masked OR of the channel's bit into those pixel words (no
+// bit-matrix transpose); the channel loop reads each input row contiguously.
+template <int NB>
+inline void pack_chunk(const float *xc, size_t plane, int c1, int nv, __m256 t, __m512i *acc) {
+  for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_si512();
+  __mmask8 valid[NB];
+  for (int b = 0; b < NB; ++b) {
+    const int n = nv - 8 * b;
+    valid[b] = (__mmask8)(n >= 8 ? 0xff : n > 0 ? (1u << n) - 1 : 0);
+  }
+  for (int j = 0; j < c1; ++j) {
+    const __m512i bit = _mm512_set1_epi64((long long)(1ull << j));
+    const float *xr = xc + (size_t)j * plane;
+    for (int b = 0; b < NB; ++b) {
+      const __m256 v = _mm256_maskz_loadu_ps(valid[b], xr + 8 * b);
+      const __mmask8 ge = _mm256_mask_cmp_ps_mask(valid[b], v, t, _CMP_GE_OQ);
+      acc[b] = _mm512_mask_or_epi64(acc[b], ge, acc[b], bit);
+    }
+  }
+}
+
+void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp) {
+  const mmb_bconv_params *p = c->p;
+  const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg, pix = c->pix;
+  const __m256 t = _mm256_set1_ps(p->threshold);
+  const size_t plane = (size_t)H * W;
+  for (int iy = iy0; iy < iy1; ++iy) {
+    const int r = p->pad_top + iy * p->in_dil_h;
+    if (r < 0 || r >= c->hp) continue;
+    uint64_t *row = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + r) * c->wp) * pix;
+    const float *x0 = x + (((size_t)n * p->in_c + (size_t)g * cpg) * H + iy) * W;
+    const bool direct = p->in_dil_w == 1 && pix == 1 && p->pad_left >= 0 &&
+                        p->pad_left + W <= c->wp;
+    for (int ix = 0; ix < W; ix += 64) {
+      const int nv = W - ix >= 64 ? 64 : W - ix;
+      const int nb = (nv + 7) / 8;
+      for (int wd = 0; wd < words; ++wd) {
+        __m512i acc[8];
+        const int c1 = cpg - 64 * wd >= 64 ? 64 : cpg - 64 * wd;
+        const float *xc = x0 + (size_t)64 * wd * plane + ix;
+        if (nb > 4)
+          pack_chunk<8>(xc, plane, c1, nv, t, acc);
+        else if (nb > 2)
+          pack_chunk<4>(xc, plane, c1, nv, t, acc);
+        else if (nb > 1)
+          pack_chunk<2>(xc, plane, c1, nv, t, acc);
+        else
+          pack_chunk<1>(xc, plane, c1, nv, t, acc);
+        for (int b = 0; b < nb; ++b) {
+          const int n8 = nv - 8 * b >= 8 ? 8 : nv - 8 * b;
+          if (direct) {
+            _mm512_mask_storeu_epi64(row + p->pad_left + ix + 8 * b, (__mmask8)((1u << n8) - 1),
+                                     acc[b]);
+          } else {
+            alignas(64) uint64_t out[8];
+            _mm512_store_si512(out, acc[b]);
+            for (int l = 0; l < n8; ++l) {
+              const int q = p->pad_left + (ix + 8 * b + l) * p->in_dil_w;
+              if (q >= 0 && q < c->wp) row[(size_t)q * pix + wd] = out[l];
+            }
+          }
+        }
+      }
+    }
+  }
+  (void)tmp;
+}
+void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
+              const int32_t *pcx, float *y) {
+  mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
+}
+
+}  // namespace
+
+const mmb_isa_fns mmb_fns_avx512 = {kLanes, 0, repack, popcount, pack, count_row, epilogue};
+
+#endif  // MMB_X86

@@ -1,0 +1,412 @@
+"""PyTorch side of the native 1-bit conv: the ``mmbinary::binary_conv2d`` op and
+:class:`NativeBinaryConv`, a drop-in for :class:`~mmbinary.deploy.converter.DeployedBinaryConv`.
+
+The op is a :func:`torch.library.custom_op` calling the ctypes binding (:mod:`.bconv`) with a
+fake implementation for shapes (``torch.compile`` / ``torch.export``); on a torch older than 2.4
+(no ``custom_op``) ``binary_conv2d`` is the same function without the registration. Its weight
+is the packed format v1 as ``int64 [O, kh, kw, words]`` (the ``uint64`` words reinterpreted); a
+transposed conv is given as its direct kernel with ``input_dilation`` = its stride (see
+:func:`direct_geometry`).
+"""
+
+from collections import OrderedDict
+from typing import List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import bconv
+
+_CACHE_SIZE = 1024  # prepared layers (weights in the ISA layout + tables), LRU
+_layers: 'OrderedDict[tuple, bconv._Layer]' = OrderedDict()
+
+
+def _key(t: Optional[torch.Tensor]):
+    return None if t is None else (t.data_ptr(), t._version, tuple(t.shape))
+
+
+def _np(t: Optional[torch.Tensor]) -> Optional[np.ndarray]:
+    return None if t is None else t.detach().contiguous().numpy()
+
+
+def _binary_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    scale: torch.Tensor,
+    bias: torch.Tensor,
+    window_scale: Optional[torch.Tensor],
+    mask_scale: Optional[torch.Tensor],
+    mask_window_scale: Optional[torch.Tensor],
+    residual: Optional[torch.Tensor],
+    prelu: Optional[torch.Tensor],
+    channels: int,
+    stride: List[int],
+    padding: List[int],
+    dilation: List[int],
+    groups: int,
+    input_dilation: List[int],
+    threshold: float,
+    threads: int,
+    isa: str,
+) -> torch.Tensor:
+    """``epilogue(scale * (B*S) + ... + bias)`` of one binary conv on the native kernel.
+
+    ``padding`` is ``[top, left, bottom, right]``; ``isa`` ``''`` picks the path by
+    ``MMBINARY_BCONV_ISA`` / CPUID. The prepared weights of a layer are cached by tensor identity
+    and version.
+    """
+    if x.dtype != torch.float32 or x.device.type != 'cpu':
+        raise ValueError(
+            f'mmbinary::binary_conv2d runs float32 CPU tensors, got {x.dtype} on {x.device}'
+        )
+    tensors = (weight, scale, bias, window_scale, mask_scale, mask_window_scale, prelu)
+    key = (
+        tuple(_key(t) for t in tensors),
+        tuple(x.shape[1:]),
+        channels,
+        tuple(stride),
+        tuple(padding),
+        tuple(dilation),
+        groups,
+        tuple(input_dilation),
+        float(threshold),
+    )
+    layer = _layers.get(key)
+    if layer is None:
+        w = _np(weight).view(np.uint64)
+        layer = bconv._Layer(
+            w,
+            channels,
+            tuple(x.shape),
+            _np(scale),
+            _np(bias),
+            tuple(stride),
+            tuple(padding),
+            tuple(dilation),
+            groups,
+            tuple(input_dilation),
+            threshold,
+            _np(window_scale),
+            _np(mask_scale),
+            _np(mask_window_scale),
+            _np(prelu),
+        )
+        _layers[key] = layer
+        if len(_layers) > _CACHE_SIZE:
+            _layers.popitem(last=False)
+    else:
+        _layers.move_to_end(key)
+    y = layer.run(x.detach().numpy(), isa or None, threads, _np(residual))
+    return torch.from_numpy(y)
+
+
+def _binary_conv2d_fake(
+    x,
+    weight,
+    scale,
+    bias,
+    window_scale,
+    mask_scale,
+    mask_window_scale,
+    residual,
+    prelu,
+    channels,
+    stride,
+    padding,
+    dilation,
+    groups,
+    input_dilation,
+    threshold,
+    threads,
+    isa,
+):
+    kh, kw = weight.shape[1], weight.shape[2]
+    ho = bconv.out_size(
+        x.shape[2], kh, stride[0], padding[0], padding[2], dilation[0], input_dilation[0]
+    )
+    wo = bconv.out_size(
+        x.shape[3], kw, stride[1], padding[1], padding[3], dilation[1], input_dilation[1]
+    )
+    return x.new_empty((x.shape[0], weight.shape[0], ho, wo))
+
+
+if hasattr(torch.library, 'custom_op'):  # torch >= 2.4
+    binary_conv2d = torch.library.custom_op('mmbinary::binary_conv2d', mutates_args=())(
+        _binary_conv2d
+    )
+    binary_conv2d.register_fake(_binary_conv2d_fake)
+else:  # an older torch (mmbinary supports 2.1): the same function, called directly
+    binary_conv2d = _binary_conv2d
+
+
+def direct_geometry(m) -> dict:
+    """The direct-conv arguments of a :class:`DeployedBinaryConv` (docs/deploy.md sec. 3).
+
+    A transposed conv runs its flipped kernel with stride 1 on the input dilated by its
+    stride, padded by ``dilation (k - 1) - padding`` (plus ``output_padding`` at the end).
+    """
+    if m.kind == 'linear':
+        return dict(stride=[1, 1], padding=[0, 0, 0, 0], dilation=[1, 1], input_dilation=[1, 1])
+    if m.kind == 'conv2d':
+        ph, pw = m.padding
+        return dict(
+            stride=list(m.stride),
+            padding=[ph, pw, ph, pw],
+            dilation=list(m.dilation),
+            input_dilation=[1, 1],
+        )
+    kh, kw = m.code.shape[2:]
+    (dh, dw), (ph, pw), (oh, ow) = m.dilation, m.padding, m.output_padding
+    top, left = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    return dict(
+        stride=[1, 1],
+        padding=[top, left, top + oh, left + ow],
+        dilation=[dh, dw],
+        input_dilation=list(m.stride),
+    )
+
+
+def subpixel_phases(m, in_hw) -> Optional[List[dict]]:
+    """A strided transposed conv as ``stride²`` direct convs on the undilated input.
+
+    Output rows ``y = s·i + r`` read only the kernel taps ``u ≡ (P − r) mod s`` of the direct
+    form (``P`` its top padding), so each output phase ``(r, q)`` is a direct conv with the
+    sub-kernel ``k[:, :, u0::s, v0::s]``, stride 1 and its own (possibly negative) padding;
+    padded taps are skipped exactly as before. Returns one dict per phase (``phase``, the
+    direct-conv ``weight`` code, ``geometry``), or ``None`` where the decomposition does not
+    apply (stride 1, dilation > 1, a phase without taps or without outputs).
+    """
+    from mmbinary.deploy.packing import direct_kernel
+
+    if m.kind != 'conv_transpose2d' or m.stride == (1, 1) or m.dilation != (1, 1):
+        return None
+    kernel = direct_kernel(m.kind, m.code, m.groups)  # [O, Cin/g, kh, kw]
+    kh, kw = kernel.shape[2:]
+    out_hw = [
+        (n - 1) * s - 2 * p + (k - 1) + op + 1
+        for n, s, p, k, op in zip(in_hw, m.stride, m.padding, (kh, kw), m.output_padding)
+    ]
+    axes = []
+    for n, s, p, k, size in zip(in_hw, m.stride, m.padding, (kh, kw), out_hw):
+        top, per = k - 1 - p, []
+        for r in range(s):
+            u0 = (top - r) % s
+            taps = len(range(u0, k, s))
+            count = len(range(r, size, s))
+            if taps == 0 or count == 0:
+                return None
+            pad0 = -((r + u0 - top) // s)
+            per.append((r, u0, pad0, count + taps - 1 - n - pad0))
+        axes.append(per)
+    phases = []
+    for r, u0, top, bottom in axes[0]:
+        for q, v0, left, right in axes[1]:
+            phases.append(
+                dict(
+                    phase=(r, q),
+                    weight=kernel[:, :, u0 :: m.stride[0], v0 :: m.stride[1]],
+                    geometry=dict(
+                        stride=[1, 1],
+                        padding=[top, left, bottom, right],
+                        dilation=[1, 1],
+                        input_dilation=[1, 1],
+                    ),
+                )
+            )
+    return phases
+
+
+class NativeBinaryConv(nn.Module):
+    """A :class:`DeployedBinaryConv` run by the native kernel (same buffers, same formula).
+
+    A strided transposed conv runs as ``stride²`` sub-pixel direct convs
+    (:func:`subpixel_phases`) once the input size is known: ``stride²`` times less work than
+    the direct kernel on the dilated input.
+
+    Args:
+        layer: the deployed layer (its code is packed here once).
+        threads (int): worker threads of the kernel.
+        isa (str, optional): force an ISA path (default: ``MMBINARY_BCONV_ISA`` / CPUID).
+        prelu (Tensor, optional): PReLU slopes ``[O]`` fused after the layer.
+    """
+
+    def __init__(self, layer, threads: int = 1, isa: Optional[str] = None, prelu=None):
+        super().__init__()
+        from mmbinary.deploy.packing import pack_code
+
+        self.kind, self.groups, self.threshold = layer.kind, layer.groups, layer.threshold
+        self.threads, self.isa = int(threads), isa or ''
+        packed, self.channels = pack_code(layer.kind, layer.code, layer.groups)
+        self.register_buffer('weight', torch.from_numpy(packed.view(np.int64).copy()))
+        for name in ('scale', 'bias', 'window_scale', 'mask_scale', 'mask_window_scale'):
+            value = getattr(layer, name)
+            if value is None:
+                setattr(self, name, None)
+            else:
+                self.register_buffer(name, value.detach().float().contiguous().clone())
+        self.prelu = None if prelu is None else prelu.detach().float().contiguous()
+        self.geometry = direct_geometry(layer)
+        self.reference = layer
+        self.subpixel = layer.kind == 'conv_transpose2d'
+        self._phases = {}  # input (H, W) -> sub-pixel phases (packed) or None
+
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if x.dtype != torch.float32 or x.device.type != 'cpu' or x.requires_grad:
+            return self._reference(x, residual)
+        lead = None
+        if self.kind == 'linear':
+            lead = x.shape[:-1]
+            x = x.reshape(-1, x.shape[-1], 1, 1)
+            if residual is not None:
+                residual = residual.reshape(-1, residual.shape[-1], 1, 1)
+        if self.subpixel:
+            phases = self._subpixel(tuple(x.shape[2:]))
+            if phases is not None:
+                return self._run_phases(x.contiguous(), phases, residual)
+        y = binary_conv2d(
+            x.contiguous(),
+            self.weight,
+            self.scale,
+            self.bias,
+            self.window_scale,
+            self.mask_scale,
+            self.mask_window_scale,
+            None if residual is None else residual.contiguous(),
+            self.prelu,
+            self.channels,
+            groups=self.groups,
+            threshold=self.threshold,
+            threads=self.threads,
+            isa=self.isa,
+            **self.geometry,
+        )
+        return y if lead is None else y.reshape(*lead, y.shape[1])
+
+    def _subpixel(self, in_hw):
+        if in_hw not in self._phases:
+            from mmbinary.deploy.packing import pack_bits
+
+            phases = subpixel_phases(self.reference, in_hw)
+            for ph in phases or ():
+                packed = pack_bits(ph['weight'].permute(0, 2, 3, 1).numpy())
+                ph['weight'] = torch.from_numpy(packed.view(np.int64).copy())
+            self._phases[in_hw] = phases
+        return self._phases[in_hw]
+
+    def _run_phases(self, x, phases, residual):
+        m = self.reference
+        s = m.stride
+        out_hw = [
+            (n - 1) * st - 2 * p + (k - 1) + op + 1
+            for n, st, p, k, op in zip(
+                x.shape[2:], s, m.padding, m.code.shape[2:], m.output_padding
+            )
+        ]
+        y = x.new_empty((x.shape[0], self.scale.numel(), *out_hw))
+        for ph in phases:
+            r, q = ph['phase']
+            res = None if residual is None else residual[:, :, r :: s[0], q :: s[1]].contiguous()
+            y[:, :, r :: s[0], q :: s[1]] = binary_conv2d(
+                x,
+                ph['weight'],
+                self.scale,
+                self.bias,
+                self.window_scale,
+                self.mask_scale,
+                self.mask_window_scale,
+                res,
+                self.prelu,
+                self.channels,
+                groups=self.groups,
+                threshold=self.threshold,
+                threads=self.threads,
+                isa=self.isa,
+                **ph['geometry'],
+            )
+        return y
+
+    def _reference(self, x, residual):
+        """The PyTorch composition (autograd, other dtypes / devices)."""
+        y = self.reference(x)
+        if residual is not None:
+            y = y + residual
+        if self.prelu is not None:
+            slope = self.prelu.to(y).view((1, -1) + (1,) * (y.dim() - 2))
+            y = torch.where(y >= 0, y, slope * y)
+        return y
+
+    def extra_repr(self) -> str:
+        return (
+            f'{self.kind}, weight={tuple(self.weight.shape)}, channels={self.channels}, '
+            f'groups={self.groups}, {self.geometry}, isa={self.isa or "auto"}, '
+            f'threads={self.threads}'
+        )
+
+
+def _prelu_slopes(act: nn.Module, channels: int) -> Optional[torch.Tensor]:
+    """``[channels]`` slopes if ``act`` is exactly ``nn.PReLU``, else ``None``."""
+    if type(act) is not nn.PReLU:
+        return None
+    w = act.weight.detach().float().reshape(-1)
+    if w.numel() not in (1, channels):
+        return None
+    return w.expand(channels).contiguous()
+
+
+def _fuse(conv, norm, act) -> Optional[tuple]:
+    """``(conv, act_after)`` with the add and (if PReLU) the activation fused into ``conv``."""
+    if not isinstance(conv, NativeBinaryConv) or not isinstance(norm, nn.Identity):
+        return None
+    if conv.kind != 'conv2d' or conv.prelu is not None:
+        return None
+    slopes = _prelu_slopes(act, conv.scale.numel())
+    conv.prelu = slopes
+    return conv, (None if slopes is not None else act)
+
+
+def fuse_blocks(net: nn.Module) -> int:
+    """Fuse ``act(conv(x) + shortcut)`` of Bi-Real units into their native convs, in place.
+
+    For :class:`~mmbinary.models.backbones.binary_resnet.BinaryConvUnit` and
+    :class:`~mmbinary.models.backbones.binary_resnet.BiRealBasicBlock` whose binary conv runs
+    natively and whose BatchNorm was folded (``nn.Identity``): the shortcut is added in the
+    kernel's epilogue, and an ``nn.PReLU`` activation is applied there too (another activation
+    runs after, unchanged). Returns the number of fused convs.
+    """
+    import types
+
+    from mmbinary.models.backbones.binary_resnet import BinaryConvUnit, BiRealBasicBlock
+
+    fused = 0
+    for m in net.modules():
+        if isinstance(m, BinaryConvUnit):
+            got = _fuse(m.conv, m.norm, m.act)
+            if got is None:
+                continue
+
+            def unit_forward(self, x, _conv=got[0], _act=got[1]):
+                identity = x if self.shortcut is None else self.shortcut(x)
+                y = _conv(x, identity)
+                return y if _act is None else _act(y)
+
+            m.forward = types.MethodType(unit_forward, m)
+            fused += 1
+        elif isinstance(m, BiRealBasicBlock):
+            one = _fuse(m.conv1, m.norm1, m.act1)
+            two = _fuse(m.conv2, m.norm2, m.act2) if one else None
+            if one is None or two is None:
+                if one is not None:  # undo: keep the block as it was
+                    m.conv1.prelu = None
+                continue
+
+            def block_forward(self, x, _one=one, _two=two):
+                identity = x if self.downsample is None else self.downsample(x)
+                out = _one[0](x, identity)
+                out = out if _one[1] is None else _one[1](out)
+                y = _two[0](out, out)
+                return y if _two[1] is None else _two[1](y)
+
+            m._inner_forward = types.MethodType(block_forward, m)
+            fused += 2
+    return fused
