@@ -393,17 +393,12 @@ class DeployedModel:
             if kernel == 'native':
                 raise RuntimeError(f'kernel=native: {ops.native_unavailable_reason()}')
             return 'reference', ops.native_unavailable_reason()
-        from mmbinary.ops.torch_ops import NativeBinaryConv, fuse_blocks
-
-        from .converter import DeployedBinaryConv, _set_submodule
+        from mmbinary.ops.torch_ops import to_native
 
         isa = ops.select_isa()
-        layers = [(p, m) for p, m in self._net.named_modules() if isinstance(m, DeployedBinaryConv)]
-        for path, m in layers:
-            _set_submodule(self._net, path, NativeBinaryConv(m, threads=self.threads, isa=isa))
-        fused = fuse_blocks(self._net)
+        layers, fused = to_native(self._net, self.threads, isa)
         return f'native-{isa}', (
-            f'{len(layers)} binary layers on the native {isa} kernel, {fused} with the shortcut '
+            f'{layers} binary layers on the native {isa} kernel, {fused} with the shortcut '
             'add (and PReLU) fused'
         )
 

@@ -10,7 +10,7 @@ transposed conv is given as its direct kernel with ``input_dilation`` = its stri
 """
 
 from collections import OrderedDict
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -410,3 +410,17 @@ def fuse_blocks(net: nn.Module) -> int:
             m._inner_forward = types.MethodType(block_forward, m)
             fused += 2
     return fused
+
+
+def to_native(net: nn.Module, threads: int = 1, isa: Optional[str] = None) -> Tuple[int, int]:
+    """Run every ``DeployedBinaryConv`` of a converted ``net`` on the native kernel, in place.
+
+    Each one becomes a :class:`NativeBinaryConv`, then :func:`fuse_blocks` fuses the shortcut add
+    and PReLU of Bi-Real units. Returns ``(binary layers, fused units)``.
+    """
+    from mmbinary.deploy.converter import DeployedBinaryConv, _set_submodule
+
+    layers = [(p, m) for p, m in net.named_modules() if isinstance(m, DeployedBinaryConv)]
+    for path, m in layers:
+        _set_submodule(net, path, NativeBinaryConv(m, threads=threads, isa=isa))
+    return len(layers), fuse_blocks(net)

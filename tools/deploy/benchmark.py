@@ -8,9 +8,11 @@ without AMX / AVX-512; OpenVINO and oneDNN honour it).
 
 Candidates: the binary model in PyTorch eager as trained, converted (constants) in PyTorch
 eager, OpenVINO with ``BinaryConvolution`` and an f32 / bf16 / NNCF-int8 real part, OpenVINO
-exact-INT8 form, ONNX Runtime; the FP32 counterpart (``--fp32``: SimpleBaseline-ResNet-18,
-HRNet-W32 or ResNet-18) in PyTorch FP32, OpenVINO FP32, BF16 and NNCF INT8. NNCF calibrates on
-random inputs here: latency does not depend on the calibration data (accuracy does).
+exact-INT8 form, OpenVINO with mmbinary's native ``MMBinaryConv`` (f32 / bf16 / int8 real part),
+PyTorch with the native kernel, ONNX Runtime; the FP32 counterpart (``--fp32``:
+SimpleBaseline-ResNet-18, HRNet-W32 or ResNet-18) in PyTorch FP32, OpenVINO FP32, BF16 and
+NNCF INT8. NNCF calibrates on random inputs here: latency does not depend on the calibration
+data (accuracy does).
 
 ``--skip NAME ...`` leaves candidates out before they are built (names as printed). Known
 problem: OpenVINO 2026.4.1 spins in ``compile_model`` on the NNCF-INT8 form of the 8x8 digits
@@ -54,6 +56,8 @@ BINARY_CANDIDATES = [
     'binary | PyTorch eager, converted constants',
     *(f'binary | OpenVINO BinaryConvolution, real part {p}' for p in ('f32', 'bf16', 'int8')),
     'binary | OpenVINO exact-INT8 form, real part bf16',
+    *(f'binary | OpenVINO + native MMBinaryConv, real part {p}' for p in ('f32', 'bf16', 'int8')),
+    'binary | PyTorch + native kernel (packed export)',
     'binary | ONNX Runtime (Sign + Conv on +/-1)',
 ]
 FP32_CANDIDATES = [
@@ -150,6 +154,54 @@ def _openvino_candidate(net, example, threads, precision='f32', binary=True, exa
     return runner
 
 
+def native_openvino_candidate(net, example, threads, precision='f32'):
+    """The export of ``--binary-kernel native``: MMBinaryConv nodes, OpenVINO real part."""
+    from mmbinary.deploy.backends import openvino as backend
+    from mmbinary.ops import openvino_ext
+
+    ok, reason = openvino_ext.available(log=lambda s: None)
+    if not ok:
+        print(f'  candidate skipped: {reason}')
+        return None
+    calib = None
+    if precision == 'int8':
+        calib = [
+            np.random.default_rng(i).standard_normal(example.shape, np.float32) for i in range(8)
+        ]
+    tmp = tempfile.mkdtemp()
+    written = backend.export(
+        net,
+        example,
+        tmp,
+        precision=precision,
+        calibration=calib,
+        binary_kernel='native',
+        log=lambda s: None,
+    )
+    if written['binary_kernel'] != 'native':
+        print('  candidate skipped: the export fell back to BinaryConvolution')
+        return None
+    openvino_ext.set_threads(threads)
+    xml = osp.join(tmp, 'model.xml')
+    return backend.OpenVINORunner(xml, precision, threads, [openvino_ext.library_path()])
+
+
+def native_torch_candidate(net, threads):
+    """The converted network with every binary layer on the native kernel (PyTorch op)."""
+    import copy
+
+    from mmbinary import ops
+
+    if not ops.native_available():
+        print(f'  candidate skipped: {ops.native_unavailable_reason()}')
+        return None
+    from mmbinary.ops.torch_ops import to_native
+
+    native = copy.deepcopy(net)
+    to_native(native, threads)
+    return torch_candidate(native.eval())
+
+
 def onnx_candidate(net, example, threads):
     from mmbinary.deploy.backends import onnx as backend
 
@@ -198,6 +250,12 @@ def end_to_end(args, net, converted, fp32_net, example, threads):
         c[name] = partial(openvino_candidate, converted, example, threads, precision)
     c['binary | OpenVINO exact-INT8 form, real part bf16'] = partial(
         openvino_candidate, converted, example, threads, 'bf16', exact_int8=True
+    )
+    for precision in ('f32', 'bf16', 'int8'):
+        name = f'binary | OpenVINO + native MMBinaryConv, real part {precision}'
+        c[name] = partial(native_openvino_candidate, converted, example, threads, precision)
+    c['binary | PyTorch + native kernel (packed export)'] = partial(
+        native_torch_candidate, converted, threads
     )
     c['binary | ONNX Runtime (Sign + Conv on +/-1)'] = partial(
         onnx_candidate, converted, example, threads
