@@ -123,13 +123,23 @@ def detected_isa() -> str:
     return isa + (f' | ONEDNN_MAX_CPU_ISA={limit}' if limit else '')
 
 
+def _or_skipped(build):
+    """``build``, or ``None`` (reported) if this CPU / ISA limit cannot compile the model."""
+
+    def wrapped(*args, **kwargs):
+        try:
+            return build(*args, **kwargs)
+        except RuntimeError as e:
+            lines = [line for line in str(e).splitlines() if line.strip()]
+            print(f'  candidate skipped: {" / ".join(lines[-2:])[:300]}')
+            return None
+
+    return wrapped
+
+
 def openvino_candidate(*args, **kwargs):
     """An OpenVINO runner, or ``None`` (reported) if this CPU / ISA limit cannot compile it."""
-    try:
-        return _openvino_candidate(*args, **kwargs)
-    except RuntimeError as e:
-        print(f'  candidate skipped: {str(e).splitlines()[0][:200]}')
-        return None
+    return _or_skipped(_openvino_candidate)(*args, **kwargs)
 
 
 def _openvino_candidate(net, example, threads, precision='f32', binary=True, exact_int8=False):
@@ -154,6 +164,7 @@ def _openvino_candidate(net, example, threads, precision='f32', binary=True, exa
     return runner
 
 
+@_or_skipped
 def native_openvino_candidate(net, example, threads, precision='f32'):
     """The export of ``--binary-kernel native``: MMBinaryConv nodes, OpenVINO real part."""
     from mmbinary.deploy.backends import openvino as backend
