@@ -181,6 +181,7 @@ def run(args):
             pose = TopdownPoseModel.from_config(
                 args.pose_config, args.pose_checkpoint, device=args.device
             )
+        print(f'pose model: {pose.description}', file=sys.stderr)
         detector = build_person_detector(
             args.det, args.det_config, args.det_checkpoint, args.device, **detector_options(args)
         )

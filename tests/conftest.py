@@ -123,17 +123,30 @@ def coco_tiny_sbpn18(coco_tiny):
 
 
 def pytest_collection_modifyitems(config, items):
-    """pytest-xdist (``-n 2 --dist loadgroup``): a module's tests stay on one worker (its module
-    fixtures are set up once), and every module with a test of the trained SBPN-18 goes to the
-    same worker (it trains once, then the others reuse it)."""
+    """pytest-xdist (``-n 2 --dist loadgroup``): tests that share a module-scoped fixture of their
+    own module stay on one worker (it is set up once), every module with a test of the trained
+    SBPN-18 goes to one worker (it trains once, then the others reuse it), and every other test
+    is distributed on its own."""
 
     def module(item):
         return getattr(item.module, '__name__', item.nodeid.split('::')[0])
 
+    def shared_fixtures(item):
+        own = item.nodeid.split('::')[0]
+        return sorted(
+            name
+            for name, defs in item._fixtureinfo.name2fixturedefs.items()
+            if defs and defs[-1].scope in ('module', 'class') and defs[-1].baseid == own
+        )
+
     trained = {module(item) for item in items if 'coco_tiny_sbpn18' in item.fixturenames}
     for item in items:
-        name = module(item)
-        item.add_marker(pytest.mark.xdist_group('coco_tiny_sbpn18' if name in trained else name))
+        if module(item) in trained:
+            item.add_marker(pytest.mark.xdist_group('coco_tiny_sbpn18'))
+        elif shared_fixtures(item):
+            item.add_marker(
+                pytest.mark.xdist_group(f'{module(item)}:{",".join(shared_fixtures(item))}')
+            )
 
 
 @pytest.fixture(scope='module')

@@ -32,6 +32,18 @@ class TopdownPoseModel:
         return self.model.dataset_meta
 
     @property
+    def description(self) -> str:
+        """What runs the network: the export's back end, precision and 1-bit kernel, or PyTorch."""
+        deployed = getattr(self.model, 'deployed', None)
+        if deployed is None:
+            return f'PyTorch {type(self.model).__name__} on {next(self.model.parameters()).device}'
+        return (
+            f'{deployed.backend} export, real part {deployed.precision} (runs '
+            f'{deployed.runtime_precision}), 1-bit convs on {deployed.kernel}, '
+            f'{deployed.threads} thread(s)'
+        )
+
+    @property
     def cfg(self):
         return self.model.cfg
 
@@ -77,7 +89,7 @@ class TopdownPoseModel:
 
         try:
             return cls(init_deployed_pose_model(deploy_dir))
-        except (FileNotFoundError, ImportError, ValueError) as error:
+        except (FileNotFoundError, ImportError, ValueError, RuntimeError) as error:
             raise DemoError(f'cannot load the export {deploy_dir}: {error}') from error
 
     def predict(self, img: np.ndarray, bboxes: np.ndarray) -> List:

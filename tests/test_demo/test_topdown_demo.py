@@ -263,9 +263,14 @@ def test_deployed_export_on_the_video(model, openvino_export, video, tmp_path, c
     torch_json, deployed_json = str(tmp_path / 'torch.json'), str(tmp_path / 'deployed.json')
     out = str(tmp_path / 'deployed.mp4')
     assert demo.main([*model, '--input', video, '--pred-out', torch_json]) == 0
+    captured = capsys.readouterr()
+    assert 'pose model: PyTorch TopdownPoseEstimator on cpu' in captured.err
     argv = ['--deployed', openvino_export, '--input', video, '--out', out, '--pred-out']
     assert demo.main([*argv, deployed_json]) == 0
-    capsys.readouterr()
+    captured = capsys.readouterr()  # the demo says what runs the 1-bit convs
+    assert 'pose model: openvino export, real part f32 (runs f32), 1-bit convs on openvino' in (
+        captured.err
+    )
     (count, fps, size), _ = read_video(video)
     assert read_video(out)[0] == (count, fps, size)
     with open(torch_json) as f:

@@ -178,8 +178,8 @@ def teacher34(work_root):
         ('resnet20-bbc_1xb128-12e_digits-8px', 0.80),  # measured 0.950
     ],
 )
-def test_tiny_recipe_learns_real_digits(name, floor, work_root):
-    accuracy, _, scalars = train_and_test(name, work_root)
+def test_tiny_recipe_learns_real_digits(name, floor, tmp_path):
+    accuracy, _, scalars = train_and_test(name, str(tmp_path))
     print(f'{name}: held-out accuracy {accuracy:.3f}')
     assert accuracy >= floor
     first, last = scalars[0], scalars[-1]
