@@ -1,4 +1,4 @@
-"""Native operators: the 1-bit (XNOR-popcount) convolution of issue 12.
+"""Native operators: the 1-bit (XNOR-popcount) convolution.
 
 ``mmbinary.ops.csrc`` holds the C++ core (C ABI ``mmb_bconv.h``, no PyTorch / OpenVINO headers);
 :mod:`mmbinary.ops.build` compiles and caches it; :mod:`mmbinary.ops.bconv` is the ctypes
