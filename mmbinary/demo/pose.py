@@ -38,7 +38,7 @@ class TopdownPoseModel:
         if deployed is None:
             return f'PyTorch {type(self.model).__name__} on {next(self.model.parameters()).device}'
         return (
-            f'{deployed.backend} export, real part {deployed.precision} (runs '
+            f'{deployed.backend} export, real part {deployed.precision} (float ops in '
             f'{deployed.runtime_precision}), 1-bit convs on {deployed.kernel}, '
             f'{deployed.threads} thread(s)'
         )

@@ -268,8 +268,9 @@ def test_deployed_export_on_the_video(model, openvino_export, video, tmp_path, c
     argv = ['--deployed', openvino_export, '--input', video, '--out', out, '--pred-out']
     assert demo.main([*argv, deployed_json]) == 0
     captured = capsys.readouterr()  # the demo says what runs the 1-bit convs
-    assert 'pose model: openvino export, real part f32 (runs f32), 1-bit convs on openvino' in (
-        captured.err
+    assert (
+        'pose model: openvino export, real part f32 (float ops in f32), 1-bit convs on openvino'
+        in (captured.err)
     )
     (count, fps, size), _ = read_video(video)
     assert read_video(out)[0] == (count, fps, size)
