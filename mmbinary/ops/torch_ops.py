@@ -49,18 +49,32 @@ def _binary_conv2d(
     threshold: float,
     threads: int,
     isa: str,
+    pre_shift: Optional[torch.Tensor] = None,
+    post_shift: Optional[torch.Tensor] = None,
+    sign_output: bool = False,
 ) -> torch.Tensor:
     """``epilogue(scale * (B*S) + ... + bias)`` of one binary conv on the native kernel.
 
     ``padding`` is ``[top, left, bottom, right]``; ``isa`` ``''`` picks the path by
-    ``MMBINARY_BCONV_ISA`` / CPUID. The prepared weights of a layer are cached by tensor identity
-    and version.
+    ``MMBINARY_BCONV_ISA`` / CPUID; ``pre_shift`` / ``post_shift`` are RPReLU's shifts and
+    ``sign_output`` writes the exact ``+1 / -1`` sign (:func:`.bconv.bconv2d`). The prepared
+    weights of a layer are cached by tensor identity and version.
     """
     if x.dtype != torch.float32 or x.device.type != 'cpu':
         raise ValueError(
             f'mmbinary::binary_conv2d runs float32 CPU tensors, got {x.dtype} on {x.device}'
         )
-    tensors = (weight, scale, bias, window_scale, mask_scale, mask_window_scale, prelu)
+    tensors = (
+        weight,
+        scale,
+        bias,
+        window_scale,
+        mask_scale,
+        mask_window_scale,
+        prelu,
+        pre_shift,
+        post_shift,
+    )
     key = (
         tuple(_key(t) for t in tensors),
         tuple(x.shape[1:]),
@@ -71,6 +85,7 @@ def _binary_conv2d(
         groups,
         tuple(input_dilation),
         float(threshold),
+        bool(sign_output),
     )
     layer = _layers.get(key)
     if layer is None:
@@ -91,6 +106,9 @@ def _binary_conv2d(
             _np(mask_scale),
             _np(mask_window_scale),
             _np(prelu),
+            _np(pre_shift),
+            _np(post_shift),
+            bool(sign_output),
         )
         _layers[key] = layer
         if len(_layers) > _CACHE_SIZE:
@@ -120,6 +138,9 @@ def _binary_conv2d_fake(
     threshold,
     threads,
     isa,
+    pre_shift=None,
+    post_shift=None,
+    sign_output=False,
 ):
     kh, kw = weight.shape[1], weight.shape[2]
     ho = bconv.out_size(
@@ -228,10 +249,24 @@ class NativeBinaryConv(nn.Module):
         layer: the deployed layer (its code is packed here once).
         threads (int): worker threads of the kernel.
         isa (str, optional): force an ISA path (default: ``MMBINARY_BCONV_ISA`` / CPUID).
-        prelu (Tensor, optional): PReLU slopes ``[O]`` fused after the layer.
+        prelu (Tensor, optional): PReLU slopes ``[O]`` fused after the layer (and residual).
+        pre_shift, post_shift (Tensor, optional): RPReLU's shifts ``[O]``:
+            ``y = PReLU(y - pre_shift) + post_shift``.
+        sign_output (bool): write ``+1 / -1``, the sign of the layer's output as the exact
+            integer threshold of ``B*S`` (self-binarizing nets; only without AdaBin terms,
+            residual, PReLU or shifts). Default False.
     """
 
-    def __init__(self, layer, threads: int = 1, isa: Optional[str] = None, prelu=None):
+    def __init__(
+        self,
+        layer,
+        threads: int = 1,
+        isa: Optional[str] = None,
+        prelu=None,
+        pre_shift=None,
+        post_shift=None,
+        sign_output: bool = False,
+    ):
         super().__init__()
         from mmbinary.deploy.packing import pack_code
 
@@ -246,6 +281,9 @@ class NativeBinaryConv(nn.Module):
             else:
                 self.register_buffer(name, value.detach().float().contiguous().clone())
         self.prelu = None if prelu is None else prelu.detach().float().contiguous()
+        self.pre_shift = None if pre_shift is None else pre_shift.detach().float().contiguous()
+        self.post_shift = None if post_shift is None else post_shift.detach().float().contiguous()
+        self.sign_output = bool(sign_output)
         self.geometry = direct_geometry(layer)
         self.reference = layer
         self.subpixel = layer.kind == 'conv_transpose2d'
@@ -279,6 +317,9 @@ class NativeBinaryConv(nn.Module):
             threshold=self.threshold,
             threads=self.threads,
             isa=self.isa,
+            pre_shift=self.pre_shift,
+            post_shift=self.post_shift,
+            sign_output=self.sign_output,
             **self.geometry,
         )
         return y if lead is None else y.reshape(*lead, y.shape[1])
@@ -322,6 +363,9 @@ class NativeBinaryConv(nn.Module):
                 threshold=self.threshold,
                 threads=self.threads,
                 isa=self.isa,
+                pre_shift=self.pre_shift,
+                post_shift=self.post_shift,
+                sign_output=self.sign_output,
                 **ph['geometry'],
             )
         return y
@@ -331,9 +375,15 @@ class NativeBinaryConv(nn.Module):
         y = self.reference(x)
         if residual is not None:
             y = y + residual
+        shape = (1, -1) + (1,) * (y.dim() - 2)
+        if self.pre_shift is not None:
+            y = y - self.pre_shift.to(y).view(shape)
         if self.prelu is not None:
-            slope = self.prelu.to(y).view((1, -1) + (1,) * (y.dim() - 2))
-            y = torch.where(y >= 0, y, slope * y)
+            y = torch.where(y >= 0, y, self.prelu.to(y).view(shape) * y)
+        if self.post_shift is not None:
+            y = y + self.post_shift.to(y).view(shape)
+        if self.sign_output:
+            y = torch.where(y >= 0, 1.0, -1.0).to(y)
         return y
 
     def extra_repr(self) -> str:
@@ -354,15 +404,34 @@ def _prelu_slopes(act: nn.Module, channels: int) -> Optional[torch.Tensor]:
     return w.expand(channels).contiguous()
 
 
+def _epilogue_act(act: nn.Module, channels: int) -> Optional[tuple]:
+    """``(slopes, pre_shift, post_shift)`` of an ``nn.PReLU`` or ``RPReLU``, else ``None``."""
+    from mmbinary.layers.activation import RPReLU
+
+    if type(act) is RPReLU:
+        slopes = _prelu_slopes(act.prelu, channels)
+        if slopes is None or act.shift_in.numel() != channels:
+            return None
+        pre, post = (t.detach().float().reshape(-1) for t in (act.shift_in, act.shift_out))
+        return slopes, pre.contiguous(), post.contiguous()
+    slopes = _prelu_slopes(act, channels)
+    return None if slopes is None else (slopes, None, None)
+
+
 def _fuse(conv, norm, act) -> Optional[tuple]:
-    """``(conv, act_after)`` with the add and (if PReLU) the activation fused into ``conv``."""
+    """``(conv, act_after)``: the add and (if (R)PReLU) the activation fused into ``conv``."""
     if not isinstance(conv, NativeBinaryConv) or not isinstance(norm, nn.Identity):
         return None
-    if conv.kind != 'conv2d' or conv.prelu is not None:
+    if conv.kind != 'conv2d' or conv.prelu is not None or conv.sign_output:
         return None
-    slopes = _prelu_slopes(act, conv.scale.numel())
-    conv.prelu = slopes
-    return conv, (None if slopes is not None else act)
+    fused = _epilogue_act(act, conv.scale.numel())
+    if fused is not None:
+        conv.prelu, conv.pre_shift, conv.post_shift = fused
+    return conv, (None if fused is not None else act)
+
+
+def _unfuse(conv) -> None:
+    conv.prelu = conv.pre_shift = conv.post_shift = None
 
 
 def fuse_blocks(net: nn.Module) -> int:
@@ -371,8 +440,8 @@ def fuse_blocks(net: nn.Module) -> int:
     For :class:`~mmbinary.models.backbones.binary_resnet.BinaryConvUnit` and
     :class:`~mmbinary.models.backbones.binary_resnet.BiRealBasicBlock` whose binary conv runs
     natively and whose BatchNorm was folded (``nn.Identity``): the shortcut is added in the
-    kernel's epilogue, and an ``nn.PReLU`` activation is applied there too (another activation
-    runs after, unchanged). Returns the number of fused convs.
+    kernel's epilogue, and an ``nn.PReLU`` or ``RPReLU`` activation is applied there too (another
+    activation runs after, unchanged). Returns the number of fused convs.
     """
     import types
 
@@ -397,7 +466,7 @@ def fuse_blocks(net: nn.Module) -> int:
             two = _fuse(m.conv2, m.norm2, m.act2) if one else None
             if one is None or two is None:
                 if one is not None:  # undo: keep the block as it was
-                    m.conv1.prelu = None
+                    _unfuse(m.conv1)
                 continue
 
             def block_forward(self, x, _one=one, _two=two):
