@@ -2,7 +2,7 @@
 
 :func:`bconv2d` runs one binary layer on numpy arrays: the packed weights of format v1
 (:mod:`mmbinary.deploy.packing`), the folded per-channel factors and the fused epilogue
-(residual add, PReLU / RPReLU, or the sign output of self-binarizing nets).
+(residual add, PReLU / RPReLU / Maxout, or the sign output of self-binarizing nets).
 :class:`~mmbinary.ops.torch_ops.NativeBinaryConv` wraps a
 :class:`~mmbinary.deploy.converter.DeployedBinaryConv` (conv, transposed conv or linear) and
 keeps its weights prepared for the chosen ISA path.
@@ -73,6 +73,7 @@ class Params(ctypes.Structure):
         ('pre_shift', _f),
         ('post_shift', _f),
         ('sign_threshold', ctypes.POINTER(ctypes.c_int32)),
+        ('pos_slope', _f),
     ]
 
 
@@ -237,6 +238,7 @@ class _Layer:
         pre_shift=None,
         post_shift=None,
         sign_output=False,
+        pos_slope=None,
     ):
         weight = np.ascontiguousarray(weight, dtype=np.uint64)
         if weight.ndim != 4:
@@ -266,6 +268,7 @@ class _Layer:
             prelu=_f32(prelu, o, 'prelu'),
             pre_shift=_f32(pre_shift, o, 'pre_shift'),
             post_shift=_f32(post_shift, o, 'post_shift'),
+            pos_slope=_f32(pos_slope, o, 'pos_slope'),
         )
         if sign_output:
             self.arrays['sign_threshold'] = sign_thresholds(
@@ -369,6 +372,7 @@ def bconv2d(
     pre_shift=None,
     post_shift=None,
     sign_output: bool = False,
+    pos_slope=None,
 ) -> np.ndarray:
     """One binary conv on the native kernel (the direct-conv form of the packed format).
 
@@ -389,9 +393,11 @@ def bconv2d(
         isa: ISA path (default: ``$MMBINARY_BCONV_ISA`` or the best one).
         pre_shift, post_shift: RPReLU's shifts ``[O]`` or ``None``:
             ``y = PReLU(y - pre_shift) + post_shift`` (slope 1 without ``prelu``).
+        pos_slope: ``[O]`` slopes for ``y >= 0`` of that PReLU step, or ``None`` (1): with
+            ``prelu`` = ``g-`` and ``pos_slope`` = ``g+`` it is AdaBin's Maxout.
         sign_output: write ``+1 / -1``, the sign of ``scale * (B*S) + bias`` as the exact
             integer threshold of :func:`sign_thresholds` (self-binarizing nets); only with
-            ``scale`` and ``bias`` (no AdaBin terms, residual, PReLU or shifts).
+            ``scale`` and ``bias`` (no AdaBin terms, residual, PReLU, shifts or ``pos_slope``).
 
     Returns:
         ``float32 [N, O, Ho, Wo]``.
@@ -415,5 +421,6 @@ def bconv2d(
         pre_shift,
         post_shift,
         sign_output,
+        pos_slope,
     )
     return layer.run(x, isa, threads, residual)

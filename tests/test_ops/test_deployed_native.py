@@ -110,11 +110,11 @@ def test_packed_file_of_another_version_is_refused(exported, tmp_path):
         DeployedModel(copy)
 
 
-@pytest.mark.parametrize('act', ['PReLU', 'RPReLU', 'ReLU'])
+@pytest.mark.parametrize('act', ['PReLU', 'RPReLU', 'Maxout', 'ReLU'])
 def test_fused_bireal_unit_equals_unfused(act):
     from mmbinary.deploy import convert_model
     from mmbinary.deploy.converter import DeployedBinaryConv, _set_submodule
-    from mmbinary.layers.activation import RPReLU
+    from mmbinary.layers.activation import Maxout, RPReLU
     from mmbinary.models.backbones.binary_resnet import BinaryConvUnit
     from mmbinary.ops.torch_ops import fuse_blocks
 
@@ -130,6 +130,9 @@ def test_fused_bireal_unit_equals_unfused(act):
         if isinstance(m, RPReLU):
             m.shift_in.data.uniform_(-1, 1)
             m.shift_out.data.uniform_(-1, 1)
+        if isinstance(m, Maxout):
+            m.pos_scale.data.uniform_(0.5, 1.5)
+            m.neg_scale.data.uniform_(-0.5, 0.5)
     x = torch.randn(2, 24, 9, 7)
     deployed, _ = convert_model(net, x)
     with torch.no_grad():
@@ -141,6 +144,7 @@ def test_fused_bireal_unit_equals_unfused(act):
     convs = [m for m in deployed.modules() if isinstance(m, NativeBinaryConv)]
     assert all((m.prelu is not None) == (act != 'ReLU') for m in convs)
     assert all((m.post_shift is not None) == (act == 'RPReLU') for m in convs)
+    assert all((m.pos_slope is not None) == (act == 'Maxout') for m in convs)
     with torch.no_grad():
         got = deployed(x)
     np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)

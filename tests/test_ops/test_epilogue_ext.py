@@ -1,10 +1,11 @@
-"""The native kernel's RPReLU epilogue and sign output, on every ISA path (each one forced).
+"""The native kernel's RPReLU / Maxout epilogue and sign output, on every ISA path (each forced).
 
-RPReLU: ``NativeBinaryConv`` with ``prelu`` / ``pre_shift`` / ``post_shift`` equals
-:class:`~mmbinary.layers.activation.RPReLU` applied to ``DeployedBinaryConv(x) + residual``
-within float rounding. Sign output: exactly the integer comparison of ``B*S`` with
-:func:`~mmbinary.ops.bconv.sign_thresholds`, and ``where(deployed(x) >= 0, 1, -1)`` of the
-float reference everywhere except at (near-)ties of the float value.
+RPReLU / Maxout: ``NativeBinaryConv`` with ``prelu`` / ``pre_shift`` / ``post_shift`` (or
+``prelu`` / ``pos_slope``) equals :class:`~mmbinary.layers.activation.RPReLU` (or ``Maxout``)
+applied to ``DeployedBinaryConv(x) + residual`` within float rounding. Sign output: exactly the
+integer comparison of ``B*S`` with :func:`~mmbinary.ops.bconv.sign_thresholds`, and
+``where(deployed(x) >= 0, 1, -1)`` of the float reference except at (near-)ties of the float
+value.
 """
 
 import numpy as np
@@ -15,7 +16,7 @@ from mmbinary import ops
 from mmbinary.binarizers.self_binarizing import fold_binary_bn
 from mmbinary.deploy.converter import DeployedBinaryConv
 from mmbinary.deploy.packing import pack_code
-from mmbinary.layers.activation import RPReLU
+from mmbinary.layers.activation import Maxout, RPReLU
 from mmbinary.ops import ISAS, NativeKernelError, bconv2d
 from mmbinary.ops.bconv import sign_thresholds
 from mmbinary.ops.torch_ops import NativeBinaryConv
@@ -96,6 +97,32 @@ def test_rprelu_epilogue_matches_the_module(form, isa):
     # the shifts really act (a kernel ignoring them is off by ~1)
     without = NativeBinaryConv(layer, isa=isa, prelu=act.prelu.weight)(x, residual)
     assert float((without - ref).abs().max()) > 0.1
+
+
+@pytest.mark.parametrize('isa', ISAS)
+@pytest.mark.parametrize('form', FORMS, ids=IDS)
+def test_maxout_epilogue_matches_the_module(form, isa):
+    if not _require(isa):
+        return
+    kind, shape, groups, geometry = form
+    layer = _layer(kind, shape, groups, geometry, seed=15).eval()
+    x = _x(kind, shape, groups, 16)
+    g = torch.Generator().manual_seed(17)
+    with torch.no_grad():
+        y = layer(x)
+        act = Maxout(y.shape[1])
+        act.pos_scale.copy_(torch.randn(y.shape[1], generator=g))
+        act.neg_scale.copy_(torch.randn(y.shape[1], generator=g))
+        residual = torch.randn(y.shape, generator=g)
+        ref = act(y + residual)
+        native = NativeBinaryConv(layer, isa=isa, prelu=act.neg_scale, pos_slope=act.pos_scale)
+        got = native(x, residual)
+        unfused = native._reference(x, residual)
+    tol = 1e-6 * float(ref.abs().max())
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=tol)
+    np.testing.assert_allclose(unfused.numpy(), ref.numpy(), rtol=1e-5, atol=tol)
+    without = NativeBinaryConv(layer, isa=isa, prelu=act.neg_scale)(x, residual)
+    assert float((without - ref).abs().max()) > 0.1  # g+ really acts
 
 
 @pytest.mark.parametrize('isa', ISAS)
@@ -215,7 +242,7 @@ def test_chain_of_sign_layers_is_exact(isa):
     np.testing.assert_array_equal(got.numpy(), want.float().numpy())
 
 
-@pytest.mark.parametrize('field', ['prelu', 'pre_shift', 'residual', 'window_scale'])
+@pytest.mark.parametrize('field', ['prelu', 'pre_shift', 'pos_slope', 'residual', 'window_scale'])
 def test_sign_output_refuses_other_epilogue_terms(field):
     code = torch.where(torch.rand(4, 8, 3, 3) < 0.5, 1.0, -1.0)
     packed, channels = pack_code('conv2d', code, 1)

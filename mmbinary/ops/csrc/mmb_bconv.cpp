@@ -191,6 +191,7 @@ int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
                         : p->prelu             ? "prelu"
                         : p->pre_shift         ? "pre_shift"
                         : p->post_shift        ? "post_shift"
+                        : p->pos_slope         ? "pos_slope"
                                                : nullptr;
     if (other)
       return fail(err, errlen,

@@ -66,6 +66,9 @@ typedef struct {
      +1 iff bias[o] >= 0. Refused with window_scale, mask_scale, mask_window_scale, residual,
      prelu or the shifts (the sign would not be a threshold of B*S alone). */
   const int32_t *sign_threshold;
+  /* Maxout (AdaBin): [out_c] or NULL, the slope for y >= 0 of the PReLU step above (NULL: 1),
+     so y = y >= 0 ? pos_slope * y : prelu * y (prelu NULL: 1) = g+ ReLU(y) - g- ReLU(-y) */
+  const float *pos_slope;
 } mmb_bconv_params;
 
 /* y = epilogue(scale * (B*S) + window_scale * (1*S) + mask_scale * (B*M) + mask_window_scale * (1*M) + bias)

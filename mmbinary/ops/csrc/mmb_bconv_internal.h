@@ -149,7 +149,10 @@ static inline void mmb_epilogue_span(const mmb_bconv_params *p, int oc, int len,
     const float g = p->pre_shift[oc];
     for (int i = 0; i < len; ++i) yr[i] -= g;
   }
-  if (p->prelu) {
+  if (p->pos_slope) {
+    const float a = p->prelu ? p->prelu[oc] : 1.f, c = p->pos_slope[oc];
+    for (int i = 0; i < len; ++i) yr[i] = yr[i] >= 0.f ? c * yr[i] : a * yr[i];
+  } else if (p->prelu) {
     const float a = p->prelu[oc];
     for (int i = 0; i < len; ++i) yr[i] = yr[i] >= 0.f ? yr[i] : a * yr[i];
   }
