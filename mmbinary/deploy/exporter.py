@@ -399,7 +399,7 @@ class DeployedModel:
         layers, fused = to_native(self._net, self.threads, isa)
         return f'native-{isa}', (
             f'{layers} binary layers on the native {isa} kernel, {fused} with the shortcut '
-            'add (and PReLU) fused'
+            'add (and PReLU / RPReLU / Maxout) fused'
         )
 
     def _run_packed(self, x: np.ndarray) -> np.ndarray:

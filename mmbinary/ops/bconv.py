@@ -2,7 +2,8 @@
 
 :func:`bconv2d` runs one binary layer on numpy arrays: the packed weights of format v1
 (:mod:`mmbinary.deploy.packing`), the folded per-channel factors and the fused epilogue
-(residual add, PReLU). :class:`NativeBinaryConv` wraps a
+(residual add, PReLU / RPReLU / Maxout, or the sign output of self-binarizing nets).
+:class:`~mmbinary.ops.torch_ops.NativeBinaryConv` wraps a
 :class:`~mmbinary.deploy.converter.DeployedBinaryConv` (conv, transposed conv or linear) and
 keeps its weights prepared for the chosen ISA path.
 
@@ -69,6 +70,10 @@ class Params(ctypes.Structure):
         ('prelu', _f),
         ('threads', ctypes.c_int),
         ('prepacked', ctypes.POINTER(ctypes.c_uint64)),
+        ('pre_shift', _f),
+        ('post_shift', _f),
+        ('sign_threshold', ctypes.POINTER(ctypes.c_int32)),
+        ('pos_slope', _f),
     ]
 
 
@@ -185,6 +190,26 @@ def _f32(a, n: Optional[int] = None, name: str = '') -> Optional[np.ndarray]:
     return a
 
 
+def sign_thresholds(scale, bias) -> np.ndarray:
+    """``int32 [O]`` thresholds of the sign output: ``sign(scale * (B*S) + bias)`` exactly.
+
+    ``scale > 0``: ``+1`` iff ``B*S >= ceil(-bias / scale)``; ``scale < 0``: ``+1`` iff
+    ``B*S <= floor(-bias / scale)`` (:func:`~mmbinary.binarizers.fold_binary_bn` with
+    ``integer=True`` on the folded factors, in float64); ``scale == 0``: unused (the kernel
+    writes ``sign(bias)``). Clamped to the int32 range.
+    """
+    s = np.asarray(scale, dtype=np.float64).reshape(-1)
+    b = np.asarray(bias, dtype=np.float64).reshape(-1)
+    if s.shape != b.shape:
+        raise ValueError(f'scale and bias must have the same length, got {s.size} and {b.size}')
+    safe = np.where(s == 0, 1.0, s)
+    tau = -b / safe
+    thr = np.where(s > 0, np.ceil(tau), np.floor(tau))
+    thr = np.where(s == 0, 0.0, thr)
+    info = np.iinfo(np.int32)
+    return np.clip(thr, info.min, info.max).astype(np.int32)
+
+
 def out_size(size: int, k: int, stride: int, pad0: int, pad1: int, dil: int, in_dil: int) -> int:
     """Output length of the direct conv on the (input-dilated) padded input."""
     return ((size - 1) * in_dil + 1 + pad0 + pad1 - dil * (k - 1) - 1) // stride + 1
@@ -210,6 +235,10 @@ class _Layer:
         mask_scale=None,
         mask_window_scale=None,
         prelu=None,
+        pre_shift=None,
+        post_shift=None,
+        sign_output=False,
+        pos_slope=None,
     ):
         weight = np.ascontiguousarray(weight, dtype=np.uint64)
         if weight.ndim != 4:
@@ -237,7 +266,14 @@ class _Layer:
             mask_scale=_f32(mask_scale, o, 'mask_scale'),
             mask_window_scale=_f32(mask_window_scale, o, 'mask_window_scale'),
             prelu=_f32(prelu, o, 'prelu'),
+            pre_shift=_f32(pre_shift, o, 'pre_shift'),
+            post_shift=_f32(post_shift, o, 'post_shift'),
+            pos_slope=_f32(pos_slope, o, 'pos_slope'),
         )
+        if sign_output:
+            self.arrays['sign_threshold'] = sign_thresholds(
+                self.arrays['scale'], self.arrays['bias']
+            )
         p = Params(
             n=n,
             in_c=c,
@@ -263,7 +299,9 @@ class _Layer:
         )
         p.weight = _ptr(weight, ctypes.c_uint64)
         for name, a in self.arrays.items():
-            if name != 'weight':
+            if name == 'sign_threshold':
+                p.sign_threshold = _ptr(a, ctypes.c_int32)
+            elif name != 'weight':
                 setattr(p, name, _ptr(a))
         self.params = p
         self.prepacked = {}
@@ -331,6 +369,10 @@ def bconv2d(
     prelu=None,
     threads: int = 1,
     isa: Optional[str] = None,
+    pre_shift=None,
+    post_shift=None,
+    sign_output: bool = False,
+    pos_slope=None,
 ) -> np.ndarray:
     """One binary conv on the native kernel (the direct-conv form of the packed format).
 
@@ -346,9 +388,16 @@ def bconv2d(
         groups: conv groups.
         window_scale, mask_scale, mask_window_scale: AdaBin's terms ``[O]`` or ``None``.
         residual: ``[N, O, Ho, Wo]`` added after scale / bias, or ``None``.
-        prelu: ``[O]`` PReLU slopes applied last, or ``None``.
+        prelu: ``[O]`` PReLU slopes applied after the residual, or ``None``.
         threads: worker threads.
         isa: ISA path (default: ``$MMBINARY_BCONV_ISA`` or the best one).
+        pre_shift, post_shift: RPReLU's shifts ``[O]`` or ``None``:
+            ``y = PReLU(y - pre_shift) + post_shift`` (slope 1 without ``prelu``).
+        pos_slope: ``[O]`` slopes for ``y >= 0`` of that PReLU step, or ``None`` (1): with
+            ``prelu`` = ``g-`` and ``pos_slope`` = ``g+`` it is AdaBin's Maxout.
+        sign_output: write ``+1 / -1``, the sign of ``scale * (B*S) + bias`` as the exact
+            integer threshold of :func:`sign_thresholds` (self-binarizing nets); only with
+            ``scale`` and ``bias`` (no AdaBin terms, residual, PReLU, shifts or ``pos_slope``).
 
     Returns:
         ``float32 [N, O, Ho, Wo]``.
@@ -369,5 +418,9 @@ def bconv2d(
         mask_scale,
         mask_window_scale,
         prelu,
+        pre_shift,
+        post_shift,
+        sign_output,
+        pos_slope,
     )
     return layer.run(x, isa, threads, residual)

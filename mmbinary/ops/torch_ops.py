@@ -49,18 +49,35 @@ def _binary_conv2d(
     threshold: float,
     threads: int,
     isa: str,
+    pre_shift: Optional[torch.Tensor] = None,
+    post_shift: Optional[torch.Tensor] = None,
+    sign_output: bool = False,
+    pos_slope: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """``epilogue(scale * (B*S) + ... + bias)`` of one binary conv on the native kernel.
 
     ``padding`` is ``[top, left, bottom, right]``; ``isa`` ``''`` picks the path by
-    ``MMBINARY_BCONV_ISA`` / CPUID. The prepared weights of a layer are cached by tensor identity
-    and version.
+    ``MMBINARY_BCONV_ISA`` / CPUID; ``pre_shift`` / ``post_shift`` are RPReLU's shifts,
+    ``pos_slope`` Maxout's ``g+`` (with ``prelu`` = ``g-``) and ``sign_output`` writes the
+    exact ``+1 / -1`` sign (:func:`.bconv.bconv2d`). The prepared weights of a layer are cached
+    by tensor identity and version.
     """
     if x.dtype != torch.float32 or x.device.type != 'cpu':
         raise ValueError(
             f'mmbinary::binary_conv2d runs float32 CPU tensors, got {x.dtype} on {x.device}'
         )
-    tensors = (weight, scale, bias, window_scale, mask_scale, mask_window_scale, prelu)
+    tensors = (
+        weight,
+        scale,
+        bias,
+        window_scale,
+        mask_scale,
+        mask_window_scale,
+        prelu,
+        pre_shift,
+        post_shift,
+        pos_slope,
+    )
     key = (
         tuple(_key(t) for t in tensors),
         tuple(x.shape[1:]),
@@ -71,6 +88,7 @@ def _binary_conv2d(
         groups,
         tuple(input_dilation),
         float(threshold),
+        bool(sign_output),
     )
     layer = _layers.get(key)
     if layer is None:
@@ -91,6 +109,10 @@ def _binary_conv2d(
             _np(mask_scale),
             _np(mask_window_scale),
             _np(prelu),
+            _np(pre_shift),
+            _np(post_shift),
+            bool(sign_output),
+            _np(pos_slope),
         )
         _layers[key] = layer
         if len(_layers) > _CACHE_SIZE:
@@ -120,6 +142,10 @@ def _binary_conv2d_fake(
     threshold,
     threads,
     isa,
+    pre_shift=None,
+    post_shift=None,
+    sign_output=False,
+    pos_slope=None,
 ):
     kh, kw = weight.shape[1], weight.shape[2]
     ho = bconv.out_size(
@@ -228,10 +254,27 @@ class NativeBinaryConv(nn.Module):
         layer: the deployed layer (its code is packed here once).
         threads (int): worker threads of the kernel.
         isa (str, optional): force an ISA path (default: ``MMBINARY_BCONV_ISA`` / CPUID).
-        prelu (Tensor, optional): PReLU slopes ``[O]`` fused after the layer.
+        prelu (Tensor, optional): PReLU slopes ``[O]`` fused after the layer (and residual).
+        pre_shift, post_shift (Tensor, optional): RPReLU's shifts ``[O]``:
+            ``y = PReLU(y - pre_shift) + post_shift``.
+        pos_slope (Tensor, optional): slopes ``[O]`` for ``y >= 0`` of the PReLU step (default
+            1): with ``prelu`` = ``g-`` it is AdaBin's Maxout.
+        sign_output (bool): write ``+1 / -1``, the sign of the layer's output as the exact
+            integer threshold of ``B*S`` (self-binarizing nets; only without AdaBin terms,
+            residual, PReLU, shifts or ``pos_slope``). Default False.
     """
 
-    def __init__(self, layer, threads: int = 1, isa: Optional[str] = None, prelu=None):
+    def __init__(
+        self,
+        layer,
+        threads: int = 1,
+        isa: Optional[str] = None,
+        prelu=None,
+        pre_shift=None,
+        post_shift=None,
+        sign_output: bool = False,
+        pos_slope=None,
+    ):
         super().__init__()
         from mmbinary.deploy.packing import pack_code
 
@@ -246,6 +289,10 @@ class NativeBinaryConv(nn.Module):
             else:
                 self.register_buffer(name, value.detach().float().contiguous().clone())
         self.prelu = None if prelu is None else prelu.detach().float().contiguous()
+        self.pre_shift = None if pre_shift is None else pre_shift.detach().float().contiguous()
+        self.post_shift = None if post_shift is None else post_shift.detach().float().contiguous()
+        self.sign_output = bool(sign_output)
+        self.pos_slope = None if pos_slope is None else pos_slope.detach().float().contiguous()
         self.geometry = direct_geometry(layer)
         self.reference = layer
         self.subpixel = layer.kind == 'conv_transpose2d'
@@ -279,6 +326,10 @@ class NativeBinaryConv(nn.Module):
             threshold=self.threshold,
             threads=self.threads,
             isa=self.isa,
+            pre_shift=self.pre_shift,
+            post_shift=self.post_shift,
+            sign_output=self.sign_output,
+            pos_slope=self.pos_slope,
             **self.geometry,
         )
         return y if lead is None else y.reshape(*lead, y.shape[1])
@@ -322,6 +373,10 @@ class NativeBinaryConv(nn.Module):
                 threshold=self.threshold,
                 threads=self.threads,
                 isa=self.isa,
+                pre_shift=self.pre_shift,
+                post_shift=self.post_shift,
+                sign_output=self.sign_output,
+                pos_slope=self.pos_slope,
                 **ph['geometry'],
             )
         return y
@@ -331,9 +386,17 @@ class NativeBinaryConv(nn.Module):
         y = self.reference(x)
         if residual is not None:
             y = y + residual
-        if self.prelu is not None:
-            slope = self.prelu.to(y).view((1, -1) + (1,) * (y.dim() - 2))
-            y = torch.where(y >= 0, y, slope * y)
+        shape = (1, -1) + (1,) * (y.dim() - 2)
+        if self.pre_shift is not None:
+            y = y - self.pre_shift.to(y).view(shape)
+        if self.prelu is not None or self.pos_slope is not None:
+            neg = y if self.prelu is None else self.prelu.to(y).view(shape) * y
+            pos = y if self.pos_slope is None else self.pos_slope.to(y).view(shape) * y
+            y = torch.where(y >= 0, pos, neg)
+        if self.post_shift is not None:
+            y = y + self.post_shift.to(y).view(shape)
+        if self.sign_output:
+            y = torch.where(y >= 0, 1.0, -1.0).to(y)
         return y
 
     def extra_repr(self) -> str:
@@ -354,15 +417,41 @@ def _prelu_slopes(act: nn.Module, channels: int) -> Optional[torch.Tensor]:
     return w.expand(channels).contiguous()
 
 
+def _epilogue_act(act: nn.Module, channels: int) -> Optional[tuple]:
+    """``(prelu, pre_shift, post_shift, pos_slope)`` of an ``nn.PReLU``, ``RPReLU`` or
+    ``Maxout`` (``g+ ReLU(y) - g- ReLU(-y)``: slopes ``g-`` / ``g+``), else ``None``."""
+    from mmbinary.layers.activation import Maxout, RPReLU
+
+    def flat(t):
+        return t.detach().float().reshape(-1).contiguous()
+
+    if type(act) is Maxout:
+        if act.pos_scale.numel() != channels or act.neg_scale.numel() != channels:
+            return None
+        return flat(act.neg_scale), None, None, flat(act.pos_scale)
+    if type(act) is RPReLU:
+        slopes = _prelu_slopes(act.prelu, channels)
+        if slopes is None or act.shift_in.numel() != channels:
+            return None
+        return slopes, flat(act.shift_in), flat(act.shift_out), None
+    slopes = _prelu_slopes(act, channels)
+    return None if slopes is None else (slopes, None, None, None)
+
+
 def _fuse(conv, norm, act) -> Optional[tuple]:
-    """``(conv, act_after)`` with the add and (if PReLU) the activation fused into ``conv``."""
+    """``(conv, act_after)``: the add and (if PReLU, RPReLU or Maxout) the activation fused."""
     if not isinstance(conv, NativeBinaryConv) or not isinstance(norm, nn.Identity):
         return None
-    if conv.kind != 'conv2d' or conv.prelu is not None:
+    if conv.kind != 'conv2d' or conv.prelu is not None or conv.sign_output:
         return None
-    slopes = _prelu_slopes(act, conv.scale.numel())
-    conv.prelu = slopes
-    return conv, (None if slopes is not None else act)
+    fused = _epilogue_act(act, conv.scale.numel())
+    if fused is not None:
+        conv.prelu, conv.pre_shift, conv.post_shift, conv.pos_slope = fused
+    return conv, (None if fused is not None else act)
+
+
+def _unfuse(conv) -> None:
+    conv.prelu = conv.pre_shift = conv.post_shift = conv.pos_slope = None
 
 
 def fuse_blocks(net: nn.Module) -> int:
@@ -371,8 +460,8 @@ def fuse_blocks(net: nn.Module) -> int:
     For :class:`~mmbinary.models.backbones.binary_resnet.BinaryConvUnit` and
     :class:`~mmbinary.models.backbones.binary_resnet.BiRealBasicBlock` whose binary conv runs
     natively and whose BatchNorm was folded (``nn.Identity``): the shortcut is added in the
-    kernel's epilogue, and an ``nn.PReLU`` activation is applied there too (another activation
-    runs after, unchanged). Returns the number of fused convs.
+    kernel's epilogue, and an ``nn.PReLU``, ``RPReLU`` or ``Maxout`` activation is applied there
+    too (another activation runs after, unchanged). Returns the number of fused convs.
     """
     import types
 
@@ -397,7 +486,7 @@ def fuse_blocks(net: nn.Module) -> int:
             two = _fuse(m.conv2, m.norm2, m.act2) if one else None
             if one is None or two is None:
                 if one is not None:  # undo: keep the block as it was
-                    m.conv1.prelu = None
+                    _unfuse(m.conv1)
                 continue
 
             def block_forward(self, x, _one=one, _two=two):

@@ -61,6 +61,18 @@ int main(int argc, char **argv) {
     p.threads = R(1, 3);
     const bool terms = it % 3 == 0;
     if (terms) p.window_scale = p.mask_scale = p.mask_window_scale = half.data();
+    // sign output: scales of sign +, -, 0 per channel, thresholds around 0
+    const bool sign = it % 3 == 1;
+    std::vector<int32_t> thr(p.out_c);
+    std::vector<float> sgn(p.out_c);
+    if (sign) {
+      for (int o = 0; o < p.out_c; ++o) {
+        thr[o] = R(-6, 6);
+        sgn[o] = o % 3 == 0 ? 1.f : o % 3 == 1 ? -1.f : 0.f;
+      }
+      p.scale = sgn.data();
+      p.sign_threshold = thr.data();
+    }
     std::vector<float> ref((size_t)p.n * p.out_c * p.out_h * p.out_w);
     for (int n = 0; n < p.n; ++n)
       for (int o = 0; o < p.out_c; ++o)
@@ -92,6 +104,8 @@ int main(int argc, char **argv) {
               y += (float)bm * 0.5f;
               y += (float)nv * 0.5f;
             }
+            if (sign)
+              y = (sgn[o] > 0 ? bs >= thr[o] : sgn[o] < 0 ? bs <= thr[o] : true) ? 1.f : -1.f;
             ref[(((size_t)n * p.out_c + o) * p.out_h + oy) * p.out_w + ox] = y;
           }
     for (int isa = 0; isa < 3; ++isa) {

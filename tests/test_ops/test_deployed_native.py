@@ -110,10 +110,11 @@ def test_packed_file_of_another_version_is_refused(exported, tmp_path):
         DeployedModel(copy)
 
 
-@pytest.mark.parametrize('act', ['PReLU', 'ReLU'])
+@pytest.mark.parametrize('act', ['PReLU', 'RPReLU', 'Maxout', 'ReLU'])
 def test_fused_bireal_unit_equals_unfused(act):
     from mmbinary.deploy import convert_model
     from mmbinary.deploy.converter import DeployedBinaryConv, _set_submodule
+    from mmbinary.layers.activation import Maxout, RPReLU
     from mmbinary.models.backbones.binary_resnet import BinaryConvUnit
     from mmbinary.ops.torch_ops import fuse_blocks
 
@@ -126,6 +127,12 @@ def test_fused_bireal_unit_equals_unfused(act):
     for m in net.modules():
         if isinstance(m, nn.PReLU):
             m.weight.data.uniform_(-0.5, 0.5)
+        if isinstance(m, RPReLU):
+            m.shift_in.data.uniform_(-1, 1)
+            m.shift_out.data.uniform_(-1, 1)
+        if isinstance(m, Maxout):
+            m.pos_scale.data.uniform_(0.5, 1.5)
+            m.neg_scale.data.uniform_(-0.5, 0.5)
     x = torch.randn(2, 24, 9, 7)
     deployed, _ = convert_model(net, x)
     with torch.no_grad():
@@ -135,7 +142,39 @@ def test_fused_bireal_unit_equals_unfused(act):
             _set_submodule(deployed, path, NativeBinaryConv(m))
     assert fuse_blocks(deployed) == 2
     convs = [m for m in deployed.modules() if isinstance(m, NativeBinaryConv)]
-    assert all((m.prelu is not None) == (act == 'PReLU') for m in convs)
+    assert all((m.prelu is not None) == (act != 'ReLU') for m in convs)
+    assert all((m.post_shift is not None) == (act == 'RPReLU') for m in convs)
+    assert all((m.pos_slope is not None) == (act == 'Maxout') for m in convs)
+    with torch.no_grad():
+        got = deployed(x)
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_fused_bireal_block_with_rprelu_equals_unfused():
+    from mmbinary.deploy import convert_model
+    from mmbinary.deploy.converter import DeployedBinaryConv, _set_submodule
+    from mmbinary.layers.activation import RPReLU
+    from mmbinary.models.backbones.binary_resnet import BiRealBasicBlock
+    from mmbinary.ops.torch_ops import fuse_blocks
+
+    torch.manual_seed(1)
+    net = nn.Sequential(BiRealBasicBlock(16, 16, act_cfg=dict(type='RPReLU'))).eval()
+    _randomize_bn(net)
+    for m in net.modules():
+        if isinstance(m, RPReLU):
+            m.shift_in.data.uniform_(-1, 1)
+            m.shift_out.data.uniform_(-1, 1)
+            m.prelu.weight.data.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 16, 8, 6)
+    deployed, _ = convert_model(net, x)
+    with torch.no_grad():
+        ref = deployed(x)
+    for path, m in list(deployed.named_modules()):
+        if isinstance(m, DeployedBinaryConv):
+            _set_submodule(deployed, path, NativeBinaryConv(m))
+    assert fuse_blocks(deployed) == 2
+    convs = [m for m in deployed.modules() if isinstance(m, NativeBinaryConv)]
+    assert len(convs) == 2 and all(m.pre_shift is not None for m in convs)
     with torch.no_grad():
         got = deployed(x)
     np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)

@@ -1,6 +1,6 @@
 """The C++ core under AddressSanitizer + UBSan: random shapes (groups, strides, dilations, input
-dilation, asymmetric padding, AdaBin terms, threads, prepared weights) on every ISA path this
-CPU runs, exact against a naive loop (tests/test_ops/bconv_fuzz.cpp)."""
+dilation, asymmetric padding, AdaBin terms, sign output, threads, prepared weights) on every ISA
+path this CPU runs, exact against a naive loop (tests/test_ops/bconv_fuzz.cpp)."""
 
 import os.path as osp
 import subprocess

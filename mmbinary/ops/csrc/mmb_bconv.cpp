@@ -183,6 +183,22 @@ int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
                 ho, wo, p->out_h, p->out_w);
   if (!p->weight || !p->scale || !p->bias)
     return fail(err, errlen, "mmb_bconv: weight, scale and bias must not be NULL");
+  if (p->sign_threshold) {
+    const char *other = p->window_scale        ? "window_scale"
+                        : p->mask_scale        ? "mask_scale"
+                        : p->mask_window_scale ? "mask_window_scale"
+                        : p->residual          ? "residual"
+                        : p->prelu             ? "prelu"
+                        : p->pre_shift         ? "pre_shift"
+                        : p->post_shift        ? "post_shift"
+                        : p->pos_slope         ? "pos_slope"
+                                               : nullptr;
+    if (other)
+      return fail(err, errlen,
+                  "mmb_bconv: sign_threshold (sign output) takes only scale and bias, got %s "
+                  "set too; allowed: sign_threshold with the other epilogue fields NULL",
+                  other);
+  }
   return 0;
 }
 

@@ -57,6 +57,18 @@ typedef struct {
   int threads;                        /* <= 0: 1 */
   /* --- added after the first version (0 / NULL keeps the behaviour above) --- */
   const uint64_t *prepacked;          /* NULL, or mmb_bconv_prepack() output for this isa and layer */
+  /* RPReLU (ReActNet): y = PReLU(y - pre_shift) + post_shift, after the residual; each [out_c]
+     or NULL (NULL: no shift; with prelu NULL the slope is 1, i.e. only the shifts) */
+  const float *pre_shift, *post_shift;
+  /* Sign output (self-binarizing nets): non-NULL [out_c] switches y to +1 / -1 (float), the sign
+     of scale * (B*S) + bias as an exact integer comparison: scale[o] > 0: +1 iff
+     B*S >= sign_threshold[o]; scale[o] < 0: +1 iff B*S <= sign_threshold[o]; scale[o] == 0:
+     +1 iff bias[o] >= 0. Refused with window_scale, mask_scale, mask_window_scale, residual,
+     prelu or the shifts (the sign would not be a threshold of B*S alone). */
+  const int32_t *sign_threshold;
+  /* Maxout (AdaBin): [out_c] or NULL, the slope for y >= 0 of the PReLU step above (NULL: 1),
+     so y = y >= 0 ? pos_slope * y : prelu * y (prelu NULL: 1) = g+ ReLU(y) - g- ReLU(-y) */
+  const float *pos_slope;
 } mmb_bconv_params;
 
 /* y = epilogue(scale * (B*S) + window_scale * (1*S) + mask_scale * (B*M) + mask_window_scale * (1*M) + bias)

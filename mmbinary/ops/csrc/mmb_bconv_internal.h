@@ -120,6 +120,18 @@ static inline void mmb_epilogue_span(const mmb_bconv_params *p, int oc, int len,
                                      const int32_t *base, const int32_t *nv, const int32_t *bm,
                                      const int32_t *pcx, const float *rr, float *yr) {
   const float s = p->scale[oc], b = p->bias[oc];
+  if (p->sign_threshold) {  // exact: an integer comparison of B*S, no float rounding
+    const int32_t t = p->sign_threshold[oc];
+    if (s > 0.f) {
+      for (int i = 0; i < len; ++i) yr[i] = base[i] - 2 * cr[i] >= t ? 1.f : -1.f;
+    } else if (s < 0.f) {
+      for (int i = 0; i < len; ++i) yr[i] = base[i] - 2 * cr[i] <= t ? 1.f : -1.f;
+    } else {
+      const float v = b >= 0.f ? 1.f : -1.f;
+      for (int i = 0; i < len; ++i) yr[i] = v;
+    }
+    return;
+  }
   if (!p->window_scale && !p->mask_scale && !p->mask_window_scale) {
     for (int i = 0; i < len; ++i) yr[i] = (float)(base[i] - 2 * cr[i]) * s + b;
   } else {
@@ -133,9 +145,20 @@ static inline void mmb_epilogue_span(const mmb_bconv_params *p, int oc, int len,
   }
   if (rr)
     for (int i = 0; i < len; ++i) yr[i] += rr[i];
-  if (p->prelu) {
+  if (p->pre_shift) {
+    const float g = p->pre_shift[oc];
+    for (int i = 0; i < len; ++i) yr[i] -= g;
+  }
+  if (p->pos_slope) {
+    const float a = p->prelu ? p->prelu[oc] : 1.f, c = p->pos_slope[oc];
+    for (int i = 0; i < len; ++i) yr[i] = yr[i] >= 0.f ? c * yr[i] : a * yr[i];
+  } else if (p->prelu) {
     const float a = p->prelu[oc];
     for (int i = 0; i < len; ++i) yr[i] = yr[i] >= 0.f ? yr[i] : a * yr[i];
+  }
+  if (p->post_shift) {
+    const float z = p->post_shift[oc];
+    for (int i = 0; i < len; ++i) yr[i] += z;
   }
 }
 

@@ -171,7 +171,7 @@ class MMBinaryConv : public ov::op::Op {
     if (choice.isa < 0) OPENVINO_THROW("MMBinaryConv: ", choice.error);
     const ov::Shape xs = inputs[0].get_shape();
     mmb_bconv_params p;
-    std::memset(&p, 0, sizeof(p));
+    std::memset(&p, 0, sizeof(p));  // later fields (RPReLU shifts, sign_threshold): NULL, unused
     p.n = (int)xs[0];
     p.in_c = (int)xs[1];
     p.in_h = (int)xs[2];
