@@ -311,15 +311,21 @@ class NativeBinaryConv(nn.Module):
             phases = self._subpixel(tuple(x.shape[2:]))
             if phases is not None:
                 return self._run_phases(x.contiguous(), phases, residual)
-        y = binary_conv2d(
-            x.contiguous(),
-            self.weight,
+        residual = None if residual is None else residual.contiguous()
+        y = self._call(x.contiguous(), self.weight, residual, self.geometry)
+        return y if lead is None else y.reshape(*lead, y.shape[1])
+
+    def _call(self, x, weight, residual, geometry):
+        """One native call with this layer's epilogue."""
+        return binary_conv2d(
+            x,
+            weight,
             self.scale,
             self.bias,
             self.window_scale,
             self.mask_scale,
             self.mask_window_scale,
-            None if residual is None else residual.contiguous(),
+            residual,
             self.prelu,
             self.channels,
             groups=self.groups,
@@ -330,9 +336,8 @@ class NativeBinaryConv(nn.Module):
             post_shift=self.post_shift,
             sign_output=self.sign_output,
             pos_slope=self.pos_slope,
-            **self.geometry,
+            **geometry,
         )
-        return y if lead is None else y.reshape(*lead, y.shape[1])
 
     def _subpixel(self, in_hw):
         if in_hw not in self._phases:
@@ -358,27 +363,7 @@ class NativeBinaryConv(nn.Module):
         for ph in phases:
             r, q = ph['phase']
             res = None if residual is None else residual[:, :, r :: s[0], q :: s[1]].contiguous()
-            y[:, :, r :: s[0], q :: s[1]] = binary_conv2d(
-                x,
-                ph['weight'],
-                self.scale,
-                self.bias,
-                self.window_scale,
-                self.mask_scale,
-                self.mask_window_scale,
-                res,
-                self.prelu,
-                self.channels,
-                groups=self.groups,
-                threshold=self.threshold,
-                threads=self.threads,
-                isa=self.isa,
-                pre_shift=self.pre_shift,
-                post_shift=self.post_shift,
-                sign_output=self.sign_output,
-                pos_slope=self.pos_slope,
-                **ph['geometry'],
-            )
+            y[:, :, r :: s[0], q :: s[1]] = self._call(x, ph['weight'], res, ph['geometry'])
         return y
 
     def _reference(self, x, residual):
