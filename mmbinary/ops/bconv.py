@@ -74,6 +74,7 @@ class Params(ctypes.Structure):
         ('post_shift', _f),
         ('sign_threshold', ctypes.POINTER(ctypes.c_int32)),
         ('pos_slope', _f),
+        ('nhwc', ctypes.c_int),
     ]
 
 
@@ -239,6 +240,7 @@ class _Layer:
         post_shift=None,
         sign_output=False,
         pos_slope=None,
+        nhwc=False,
     ):
         weight = np.ascontiguousarray(weight, dtype=np.uint64)
         if weight.ndim != 4:
@@ -251,8 +253,9 @@ class _Layer:
             )
         n, c, h, w = in_shape
         if c != channels * groups:
+            where = ' (NHWC: the last axis)' if nhwc else ''
             raise ValueError(
-                f'input has {c} channels, the weight expects {channels} x {groups} groups'
+                f'input has {c} channels{where}, the weight expects {channels} x {groups} groups'
             )
         pt, pl, pb, pr = padding
         ho = out_size(h, kh, stride[0], pt, pb, dilation[0], input_dilation[0])
@@ -296,7 +299,9 @@ class _Layer:
             in_dil_w=input_dilation[1],
             groups=groups,
             threshold=float(threshold),
+            nhwc=int(bool(nhwc)),
         )
+        self.nhwc = bool(nhwc)
         p.weight = _ptr(weight, ctypes.c_uint64)
         for name, a in self.arrays.items():
             if name == 'sign_threshold':
@@ -323,15 +328,16 @@ class _Layer:
 
     def run(self, x: np.ndarray, isa: str, threads: int = 1, residual=None) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
-        n, c, h, w = x.shape
         # a copy per call: ctypes releases the GIL, so two threads may run this layer at once
         p = Params.from_buffer_copy(self.params)
-        if (c, h, w) != (p.in_c, p.in_h, p.in_w):
-            raise ValueError(
-                f'input must be [N, {p.in_c}, {p.in_h}, {p.in_w}], got {list(x.shape)}'
-            )
-        p.n = n
-        out_shape = (n,) + self.out_shape[1:]
+        chw = (p.in_h, p.in_w, p.in_c) if self.nhwc else (p.in_c, p.in_h, p.in_w)
+        if x.ndim != 4 or x.shape[1:] != chw:
+            dims = ', '.join(str(d) for d in chw)
+            layout = 'NHWC' if self.nhwc else 'NCHW'
+            raise ValueError(f'input must be {layout} [N, {dims}], got {list(x.shape)}')
+        n = p.n = x.shape[0]
+        _, o, ho, wo = self.out_shape
+        out_shape = (n, ho, wo, o) if self.nhwc else (n, o, ho, wo)
         if residual is not None:
             residual = np.ascontiguousarray(residual, dtype=np.float32)
             if residual.shape != out_shape:
@@ -373,11 +379,13 @@ def bconv2d(
     post_shift=None,
     sign_output: bool = False,
     pos_slope=None,
+    layout: str = 'NCHW',
 ) -> np.ndarray:
     """One binary conv on the native kernel (the direct-conv form of the packed format).
 
     Args:
-        x: real input ``float32 [N, C, H, W]``; its bits are ``x >= threshold``.
+        x: real input ``float32 [N, C, H, W]`` (``[N, H, W, C]`` with ``layout='NHWC'``); its
+            bits are ``x >= threshold``.
         weight: ``uint64 [O, kh, kw, words]`` (packed format v1, a transposed conv as its
             direct kernel).
         channels: input channels per group.
@@ -398,14 +406,20 @@ def bconv2d(
         sign_output: write ``+1 / -1``, the sign of ``scale * (B*S) + bias`` as the exact
             integer threshold of :func:`sign_thresholds` (self-binarizing nets); only with
             ``scale`` and ``bias`` (no AdaBin terms, residual, PReLU, shifts or ``pos_slope``).
+        layout: ``'NCHW'`` or ``'NHWC'``, of ``x``, ``residual`` and the output.
 
     Returns:
-        ``float32 [N, O, Ho, Wo]``.
+        ``float32 [N, O, Ho, Wo]`` (``[N, Ho, Wo, O]`` with ``layout='NHWC'``).
     """
+    if layout not in ('NCHW', 'NHWC'):
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    shape = np.shape(x)
+    if layout == 'NHWC' and len(shape) == 4:
+        shape = (shape[0], shape[3], shape[1], shape[2])
     layer = _Layer(
         weight,
         channels,
-        np.shape(x),
+        shape,
         scale,
         bias,
         stride,
@@ -422,5 +436,6 @@ def bconv2d(
         post_shift,
         sign_output,
         pos_slope,
+        nhwc=layout == 'NHWC',
     )
     return layer.run(x, isa, threads, residual)

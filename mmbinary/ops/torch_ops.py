@@ -193,62 +193,12 @@ def direct_geometry(m) -> dict:
     )
 
 
-def subpixel_phases(m, in_hw) -> Optional[List[dict]]:
-    """A strided transposed conv as ``stride²`` direct convs on the undilated input.
-
-    Output rows ``y = s·i + r`` read only the kernel taps ``u ≡ (P − r) mod s`` of the direct
-    form (``P`` its top padding), so each output phase ``(r, q)`` is a direct conv with the
-    sub-kernel ``k[:, :, u0::s, v0::s]``, stride 1 and its own (possibly negative) padding;
-    padded taps are skipped exactly as before. Returns one dict per phase (``phase``, the
-    direct-conv ``weight`` code, ``geometry``), or ``None`` where the decomposition does not
-    apply (stride 1, dilation > 1, a phase without taps or without outputs).
-    """
-    from mmbinary.deploy.packing import direct_kernel
-
-    if m.kind != 'conv_transpose2d' or m.stride == (1, 1) or m.dilation != (1, 1):
-        return None
-    kernel = direct_kernel(m.kind, m.code, m.groups)  # [O, Cin/g, kh, kw]
-    kh, kw = kernel.shape[2:]
-    out_hw = [
-        (n - 1) * s - 2 * p + (k - 1) + op + 1
-        for n, s, p, k, op in zip(in_hw, m.stride, m.padding, (kh, kw), m.output_padding)
-    ]
-    axes = []
-    for n, s, p, k, size in zip(in_hw, m.stride, m.padding, (kh, kw), out_hw):
-        top, per = k - 1 - p, []
-        for r in range(s):
-            u0 = (top - r) % s
-            taps = len(range(u0, k, s))
-            count = len(range(r, size, s))
-            if taps == 0 or count == 0:
-                return None
-            pad0 = -((r + u0 - top) // s)
-            per.append((r, u0, pad0, count + taps - 1 - n - pad0))
-        axes.append(per)
-    phases = []
-    for r, u0, top, bottom in axes[0]:
-        for q, v0, left, right in axes[1]:
-            phases.append(
-                dict(
-                    phase=(r, q),
-                    weight=kernel[:, :, u0 :: m.stride[0], v0 :: m.stride[1]],
-                    geometry=dict(
-                        stride=[1, 1],
-                        padding=[top, left, bottom, right],
-                        dilation=[1, 1],
-                        input_dilation=[1, 1],
-                    ),
-                )
-            )
-    return phases
-
-
 class NativeBinaryConv(nn.Module):
     """A :class:`DeployedBinaryConv` run by the native kernel (same buffers, same formula).
 
-    A strided transposed conv runs as ``stride²`` sub-pixel direct convs
-    (:func:`subpixel_phases`) once the input size is known: ``stride²`` times less work than
-    the direct kernel on the dilated input.
+    A strided transposed conv is passed in its direct form (input dilated by the stride); the
+    kernel runs it as ``stride²`` sub-pixel direct convs (``mmb_bconv.h``), ``stride²`` times
+    less work than the direct form.
 
     Args:
         layer: the deployed layer (its code is packed here once).
@@ -295,8 +245,6 @@ class NativeBinaryConv(nn.Module):
         self.pos_slope = None if pos_slope is None else pos_slope.detach().float().contiguous()
         self.geometry = direct_geometry(layer)
         self.reference = layer
-        self.subpixel = layer.kind == 'conv_transpose2d'
-        self._phases = {}  # input (H, W) -> sub-pixel phases (packed) or None
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         if x.dtype != torch.float32 or x.device.type != 'cpu' or x.requires_grad:
@@ -307,10 +255,6 @@ class NativeBinaryConv(nn.Module):
             x = x.reshape(-1, x.shape[-1], 1, 1)
             if residual is not None:
                 residual = residual.reshape(-1, residual.shape[-1], 1, 1)
-        if self.subpixel:
-            phases = self._subpixel(tuple(x.shape[2:]))
-            if phases is not None:
-                return self._run_phases(x.contiguous(), phases, residual)
         residual = None if residual is None else residual.contiguous()
         y = self._call(x.contiguous(), self.weight, residual, self.geometry)
         return y if lead is None else y.reshape(*lead, y.shape[1])
@@ -338,33 +282,6 @@ class NativeBinaryConv(nn.Module):
             pos_slope=self.pos_slope,
             **geometry,
         )
-
-    def _subpixel(self, in_hw):
-        if in_hw not in self._phases:
-            from mmbinary.deploy.packing import pack_bits
-
-            phases = subpixel_phases(self.reference, in_hw)
-            for ph in phases or ():
-                packed = pack_bits(ph['weight'].permute(0, 2, 3, 1).numpy())
-                ph['weight'] = torch.from_numpy(packed.view(np.int64).copy())
-            self._phases[in_hw] = phases
-        return self._phases[in_hw]
-
-    def _run_phases(self, x, phases, residual):
-        m = self.reference
-        s = m.stride
-        out_hw = [
-            (n - 1) * st - 2 * p + (k - 1) + op + 1
-            for n, st, p, k, op in zip(
-                x.shape[2:], s, m.padding, m.code.shape[2:], m.output_padding
-            )
-        ]
-        y = x.new_empty((x.shape[0], self.scale.numel(), *out_hw))
-        for ph in phases:
-            r, q = ph['phase']
-            res = None if residual is None else residual[:, :, r :: s[0], q :: s[1]].contiguous()
-            y[:, :, r :: s[0], q :: s[1]] = self._call(x, ph['weight'], res, ph['geometry'])
-        return y
 
     def _reference(self, x, residual):
         """The PyTorch composition (autograd, other dtypes / devices)."""

@@ -32,8 +32,8 @@ int main(int argc, char **argv) {
     p.stride_w = R(1, 2);
     p.dil_h = R(1, 2);
     p.dil_w = R(1, 2);
-    p.in_dil_h = R(1, 2);
-    p.in_dil_w = R(1, 2);
+    p.in_dil_h = R(1, 3);
+    p.in_dil_w = R(1, 3);
     p.pad_top = R(0, 3);
     p.pad_left = R(0, 3);
     p.pad_bottom = R(0, 3);
@@ -59,6 +59,7 @@ int main(int argc, char **argv) {
     p.scale = one.data();
     p.bias = zero.data();
     p.threads = R(1, 3);
+    p.nhwc = it % 4 == 3;  // x and y NHWC (the same values, another memory order)
     const bool terms = it % 3 == 0;
     if (terms) p.window_scale = p.mask_scale = p.mask_window_scale = half.data();
     // sign output: scales of sign +, -, 0 per channel, thresholds around 0
@@ -88,7 +89,9 @@ int main(int argc, char **argv) {
                 const int iy = ry / p.in_dil_h, ix = rx / p.in_dil_w;
                 if (iy >= p.in_h || ix >= p.in_w) continue;
                 for (int ci = 0; ci < cpg; ++ci) {
-                  const size_t xi = (((size_t)n * p.in_c + g * cpg + ci) * p.in_h + iy) * p.in_w + ix;
+                  const size_t c = (size_t)g * cpg + ci;
+                  const size_t xi = p.nhwc ? (((size_t)n * p.in_h + iy) * p.in_w + ix) * p.in_c + c
+                                           : (((size_t)n * p.in_c + c) * p.in_h + iy) * p.in_w + ix;
                   const int s = x[xi] >= 0 ? 1 : -1;
                   const uint64_t wd = w[(((size_t)o * p.kh + u) * p.kw + v) * words + ci / 64];
                   const int b = (wd >> (ci % 64)) & 1 ? 1 : -1;
@@ -106,7 +109,8 @@ int main(int argc, char **argv) {
             }
             if (sign)
               y = (sgn[o] > 0 ? bs >= thr[o] : sgn[o] < 0 ? bs <= thr[o] : true) ? 1.f : -1.f;
-            ref[(((size_t)n * p.out_c + o) * p.out_h + oy) * p.out_w + ox] = y;
+            ref[p.nhwc ? (((size_t)n * p.out_h + oy) * p.out_w + ox) * p.out_c + o
+                       : (((size_t)n * p.out_c + o) * p.out_h + oy) * p.out_w + ox] = y;
           }
     for (int isa = 0; isa < 3; ++isa) {
       if (!mmb_cpu_supports(isa)) continue;

@@ -17,7 +17,9 @@ from mmbinary.deploy.converter import DeployedBinaryConv
 from mmbinary.deploy.packing import pack_code
 from mmbinary.ops import ISAS, NativeKernelError, bconv2d
 from mmbinary.ops.bconv import _Layer, library
-from mmbinary.ops.torch_ops import NativeBinaryConv
+from mmbinary.ops.torch_ops import NativeBinaryConv, direct_geometry
+
+PHASED_MAGIC = 0x3250484D4D42  # 'BMMHP2': the prepacked header of the sub-pixel form
 
 if not ops.native_available():  # the one message says why (no compiler here, ...)
     pytest.fail(f'the native kernel must build on this machine: {ops.native_unavailable_reason()}')
@@ -161,10 +163,20 @@ def test_transposed_conv_integer_part_is_exact(form, isa):
     with torch.no_grad():
         got = native(x)
     np.testing.assert_array_equal(got.numpy(), ref.numpy())
-    subpixel = native._phases[(6, 5)]  # stride > 1 with taps in every phase: stride² sub-convs
-    assert (subpixel is not None) == (stride > 1 and k >= stride)
-    if subpixel:
-        assert len(subpixel) == stride**2
+    # stride > 1 with taps in every phase: the kernel runs stride² sub-pixel convs, whose
+    # prepacked form starts with its own header word (mmb_bconv.cpp, kPhasedMagic)
+    packed, channels = pack_code('conv_transpose2d', code, groups)
+    direct = _Layer(
+        packed,
+        channels,
+        x.shape,
+        np.ones(cout),
+        np.zeros(cout),
+        groups=groups,
+        **direct_geometry(layer),
+    )
+    blob = direct.prepack(ISAS.index(isa))[0]
+    assert (blob[0] == PHASED_MAGIC) == (stride > 1 and k >= stride)
 
 
 @pytest.mark.parametrize('isa', ISAS)
@@ -345,3 +357,86 @@ def test_one_layer_from_two_python_threads():
         outs = list(pool.map(lambda r: layer.run(x, None, 1, r), residuals * 4))
     for r, y in zip(residuals * 4, outs):
         np.testing.assert_array_equal(y, plain + r)
+
+
+NHWC_FORMS = [  # (in_c, out_c, kernel, stride, padding, dilation, input_dilation, groups)
+    (64, 64, 3, 1, 1, 1, 1, 1),
+    (37, 70, 3, 2, 1, 1, 1, 1),
+    (130, 20, 1, 1, 0, 1, 1, 1),
+    (12, 6, 3, 1, 2, 2, 1, 3),
+    (66, 12, 4, 1, 2, 1, 2, 1),  # a stride-2 transposed conv's direct form (sub-pixel phases)
+    (9, 5, 3, 1, 1, 1, 2, 1),
+    (20, 9, 5, 1, 3, 1, 3, 1),  # stride 3: nine phases
+]
+
+
+@pytest.mark.parametrize('isa', ISAS)
+@pytest.mark.parametrize('epilogue', ['integer', 'adabin', 'bireal', 'sign'])
+@pytest.mark.parametrize('form', NHWC_FORMS)
+def test_nhwc_layout_equals_nchw(form, epilogue, isa):
+    """NHWC input / residual / output give the NCHW result bit for bit (same float ops)."""
+    if not _require(isa):
+        return
+    cin, cout, k, stride, pad, dil, in_dil, groups = form
+    x = _input((2, cin, 7, 6), cin).numpy()
+    code = _code((cout, cin // groups, k, k), cout)
+    packed, channels = pack_code('conv2d', code, groups)
+    rng = np.random.default_rng(cin)
+    kwargs = dict(
+        stride=(stride, stride),
+        padding=(pad, pad, pad, pad),
+        dilation=(dil, dil),
+        groups=groups,
+        input_dilation=(in_dil, in_dil),
+        isa=isa,
+    )
+    scale, bias = rng.standard_normal(cout), rng.standard_normal(cout)
+    if epilogue == 'integer':
+        scale, bias = np.ones(cout), np.zeros(cout)
+    elif epilogue == 'adabin':
+        kwargs.update({n: rng.standard_normal(cout) for n in ('window_scale', 'mask_scale')})
+        kwargs.update(mask_window_scale=rng.standard_normal(cout))
+    elif epilogue == 'bireal':
+        kwargs.update(prelu=rng.standard_normal(cout), pre_shift=rng.standard_normal(cout))
+        kwargs.update(post_shift=rng.standard_normal(cout), pos_slope=rng.standard_normal(cout))
+    else:
+        kwargs.update(sign_output=True)
+    ref = bconv2d(x, packed, channels, scale, bias, **kwargs)
+    if epilogue == 'bireal':
+        residual = rng.standard_normal(ref.shape).astype(np.float32)
+        ref = bconv2d(x, packed, channels, scale, bias, residual=residual, **kwargs)
+        kwargs['residual'] = residual.transpose(0, 2, 3, 1).copy()
+    got = bconv2d(
+        x.transpose(0, 2, 3, 1).copy(), packed, channels, scale, bias, layout='NHWC', **kwargs
+    )
+    np.testing.assert_array_equal(got, ref.transpose(0, 2, 3, 1))
+    if epilogue == 'integer':  # and both are the exact conv of the signs, zeros padded / inserted
+        signs = _dilate(_sign(torch.from_numpy(x)), in_dil)
+        full = F.conv2d(F.pad(signs, (pad,) * 4), code.double(), None, stride, 0, dil, groups)
+        np.testing.assert_array_equal(ref, full.numpy())
+
+
+def _dilate(x, s):
+    """``s - 1`` zeros inserted between the pixels (a transposed conv's input dilation)."""
+    n, c, h, w = x.shape
+    out = torch.zeros(n, c, (h - 1) * s + 1, (w - 1) * s + 1, dtype=x.dtype)
+    out[:, :, ::s, ::s] = x
+    return out
+
+
+def test_nhwc_input_of_the_wrong_shape_is_refused():
+    packed, channels = pack_code('conv2d', _code((4, 8, 3, 3), 0), 1)
+    x = np.zeros((1, 8, 5, 5), np.float32)  # NCHW given where NHWC is declared
+    with pytest.raises(ValueError, match=r'input has 5 channels \(NHWC: the last axis\)'):
+        bconv2d(x, packed, channels, np.ones(4), np.zeros(4), layout='NHWC')
+    with pytest.raises(ValueError, match=r'input has 4 channels \(NHWC: the last axis\)'):
+        bconv2d(
+            np.zeros((1, 5, 5, 4), np.float32),
+            packed,
+            channels,
+            np.ones(4),
+            np.zeros(4),
+            layout='NHWC',
+        )
+    with pytest.raises(ValueError, match="layout must be 'NCHW' or 'NHWC', got 'CHWN'"):
+        bconv2d(x, packed, channels, np.ones(4), np.zeros(4), layout='CHWN')

@@ -126,7 +126,10 @@ int popcount_portable(const uint64_t *w, int n) {
 }
 void pack_portable(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1,
                    uint64_t *tmp) {
-  mmb_pack_generic(c, x, n, g, iy0, iy1, tmp);
+  if (c->nhwc)
+    mmb_pack_nhwc_t(c, x, n, g, iy0, iy1, mmb_bits_generic);
+  else
+    mmb_pack_generic(c, x, n, g, iy0, iy1, tmp);
 }
 void count_row_portable(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
   const mmb_bconv_params *p = c->p;
@@ -140,7 +143,7 @@ void count_row_portable(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, in
       const uint64_t *xp = xrow + ox * step;
       int s = 0;
       for (int k = 0; k < K; ++k) s += popcount64(xp[c->koff[k]] ^ w[k]);
-      cnt[(size_t)o * ldc + ox] = s;
+      cnt[mmb_cnt_at(c, ldc, o, ox)] = s;
     }
   }
 }
@@ -210,17 +213,30 @@ struct Plan {
   std::vector<uint64_t> xbuf, wrep;
 };
 
-void plan(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl) {
+// phase: {r, q, step_h, step_w} of a sub-pixel phase (output (oy, ox) -> (oy * step_h + r,
+// ox * step_w + q) of a [yh, yw] output), or NULL for a dense output.
+// grid_hp / grid_wp > 0: the input grid is another call's (a sub-pixel phase reads the grid
+// packed once for all phases), else this layer's own padded, dilated grid.
+void plan(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const int *phase = nullptr,
+          int yh = 0, int yw = 0, int grid_hp = 0, int grid_wp = 0) {
   mmb_ctx &c = pl.c;
   memset(&c, 0, sizeof c);
   c.p = p;
+  c.expanded = mmb_expanded(p, phase != nullptr);
+  c.nhwc = p->nhwc != 0;
+  c.yh = phase ? yh : p->out_h;
+  c.yw = phase ? yw : p->out_w;
+  c.yr = phase ? phase[0] : 0;
+  c.yq = phase ? phase[1] : 0;
+  c.ysh = phase ? phase[2] : 1;
+  c.ysw = phase ? phase[3] : 1;
   c.cpg = p->in_c / p->groups;
   c.opg = p->out_c / p->groups;
   c.words = (c.cpg + 63) / 64;
   c.taps = p->kh * p->kw;
   c.K = c.taps * c.words;
-  c.hp = (p->in_h - 1) * p->in_dil_h + 1 + p->pad_top + p->pad_bottom;
-  c.wp = (p->in_w - 1) * p->in_dil_w + 1 + p->pad_left + p->pad_right;
+  c.hp = grid_hp > 0 ? grid_hp : (p->in_h - 1) * p->in_dil_h + 1 + p->pad_top + p->pad_bottom;
+  c.wp = grid_wp > 0 ? grid_wp : (p->in_w - 1) * p->in_dil_w + 1 + p->pad_left + p->pad_right;
   c.lanes = f->lanes;
   c.pix = c.words * (f->split ? 2 : 1);
   c.nob = (c.opg + c.lanes - 1) / c.lanes;
@@ -282,12 +298,13 @@ void tables(const mmb_bconv_params *p, Plan &pl) {
             else
               inv += pc;
           }
-        base[((size_t)r * O + o) * wo + ox] = nvt * c.cpg + 2 * inv;
-        if (p->mask_scale) bmask[((size_t)r * O + o) * wo + ox] = bm;
+        const size_t at = c.nhwc ? ((size_t)r * wo + ox) * O + o : ((size_t)r * O + o) * wo + ox;
+        base[at] = nvt * c.cpg + 2 * inv;
+        if (p->mask_scale) bmask[at] = bm;
       }
     }
   c.rowpat = pl.rowpat.data();
-  if (!mmb_expanded(p)) {
+  if (!c.expanded) {
     pl.base.swap(base);
     pl.nvalid.swap(nvalid);
     pl.bmask.swap(bmask);
@@ -327,7 +344,7 @@ void key_of(const mmb_bconv_params *p, int isa, int R, int32_t *h) {
   const int v[] = {kMagic, isa, p->in_c, p->in_h, p->in_w, p->out_c, p->out_h, p->out_w,
                    p->kh, p->kw, p->stride_h, p->stride_w, p->dil_h, p->dil_w, p->pad_top,
                    p->pad_left, p->pad_bottom, p->pad_right, p->in_dil_h, p->in_dil_w,
-                   p->groups, p->mask_scale != nullptr, R};
+                   p->groups, p->mask_scale != nullptr, R, p->nhwc != 0};
   memcpy(h, v, sizeof v);
 }
 
@@ -380,7 +397,7 @@ int attach_blob(const mmb_bconv_params *p, int isa, const uint64_t *blob, Plan &
                 kNames[isa]);
   mmb_ctx &c = pl.c;
   const size_t O = p->out_c, R = (size_t)h[22];
-  const size_t hw = mmb_expanded(p) ? (size_t)p->out_h * p->out_w : R * p->out_w;
+  const size_t hw = c.expanded ? (size_t)p->out_h * p->out_w : R * p->out_w;
   const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes * (c.pix / c.words);
   const uint64_t *q = blob + kHeader / 2;
   c.wrep = q;
@@ -490,6 +507,253 @@ bool profiling() {
   return e && *e && strcmp(e, "0") != 0;
 }
 
+// Pack x into the padded grid of pl (planned for p): pl.xbuf, pl.c.xbuf.
+void pack_input(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const float *x,
+                int threads) {
+  mmb_ctx &c = pl.c;
+  pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.pix, 0);
+  c.xbuf = pl.xbuf.data();
+  const long long prow = (long long)p->n * p->groups * p->in_h;
+  parallel(threads, prow, [&](int, long long a, long long b) {
+    std::vector<uint64_t> tmp((size_t)c.words * p->in_w);
+    for (long long i = a; i < b; ++i) {
+      const int iy = (int)(i % p->in_h), ng = (int)(i / p->in_h);
+      f->pack(&c, x, ng / p->groups, ng % p->groups, iy, iy + 1, tmp.data());
+    }
+  });
+}
+
+// Window popcounts of the rows oy0 <= oy < oy1 of (n, g): pcx[(oy - oy0) * out_w + ox].
+void window_counts(const mmb_isa_fns *f, const mmb_ctx &c, int n, int g, int oy0, int oy1,
+                   int32_t *pcx) {
+  const mmb_bconv_params *p = c.p;
+  const int wo = p->out_w;
+  for (int oy = oy0; oy < oy1; ++oy) {
+    const uint64_t *row =
+        c.xbuf + ((((size_t)n * p->groups + g) * c.hp + (size_t)oy * p->stride_h) * c.wp) * c.pix;
+    for (int ox = 0; ox < wo; ++ox) {
+      const uint64_t *xp = row + (size_t)ox * p->stride_w * c.pix;
+      int s = 0;  // a split pixel's two halves partition its bits: same popcount
+      for (int tp = 0; tp < c.taps; ++tp) s += f->popcount(xp + c.koff[tp * c.words], c.pix);
+      pcx[(size_t)(oy - oy0) * wo + ox] = s;
+    }
+  }
+}
+
+// Count and epilogue of every output row (input packed). cc[0 .. nq): the count calls, whose
+// columns interleave into the epilogue's rows (column ox of cc[q] is column ox * nq + q; nq = 1:
+// the call itself); ec: the epilogue's call (its tables, output mapping and row count).
+// Returns the calling thread's count seconds when profiling.
+double run_rows(const mmb_isa_fns *f, const mmb_ctx *const *cc, int nq, const mmb_ctx *ec,
+                int threads, float *y, bool prof) {
+  const mmb_bconv_params *p = ec->p;
+  const int opg = ec->opg, wo = p->out_w;
+  std::atomic<long long> count_ns{0};
+  // rows in chunks of one (n, g): count every row of a chunk, then one epilogue over the
+  // chunk's channel planes (long contiguous loops even for 6-pixel rows)
+  int chunk_rows = (int)MMB_MAX(1, MMB_MIN(p->out_h, 16384 / MMB_MAX(1, opg * wo)));
+  if (threads > 1)  // at least two chunks per thread
+    chunk_rows = MMB_MAX(1, MMB_MIN(chunk_rows, (p->out_h + 2 * threads - 1) / (2 * threads)));
+  const int chunks_per_image = (p->out_h + chunk_rows - 1) / chunk_rows;
+  const long long chunks = (long long)p->n * p->groups * chunks_per_image;
+  parallel(threads, chunks, [&](int t, long long a, long long b) {
+    const int ldc = chunk_rows * wo;
+    std::vector<int32_t> cnt((size_t)opg * ldc), pcx((size_t)ldc);
+    std::vector<int32_t> qcnt, qpcx;  // one count call's columns, before interleaving
+    if (nq > 1) {
+      qcnt.resize((size_t)opg * ldc);
+      qpcx.resize((size_t)ldc);
+    }
+    long long ns = 0;
+    for (long long i = a; i < b; ++i) {
+      const int ng = (int)(i / chunks_per_image), k = (int)(i % chunks_per_image);
+      const int n = ng / p->groups, g = ng % p->groups;
+      const int oy0 = k * chunk_rows, oy1 = MMB_MIN(p->out_h, oy0 + chunk_rows);
+      for (int q = 0; q < nq; ++q) {
+        const mmb_ctx &c = *cc[q];
+        const int qw = c.p->out_w, qld = nq > 1 ? chunk_rows * qw : ldc;
+        int32_t *dst = nq > 1 ? qcnt.data() : cnt.data();
+        const auto r0 = std::chrono::steady_clock::now();
+        const size_t row = c.nhwc ? (size_t)qw * opg : (size_t)qw;  // a row's counts
+        for (int oy = oy0; oy < oy1; ++oy)
+          f->count_row(&c, n, g, oy, dst + (size_t)(oy - oy0) * row, qld);
+        if (prof && t == 0)  // the calling thread's share, timed
+          ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - r0).count();
+        if (p->window_scale) window_counts(f, c, n, g, oy0, oy1, nq > 1 ? qpcx.data() : pcx.data());
+        if (nq == 1) continue;
+        if (c.nhwc) {  // columns ox of this call -> ox * nq + q, opg counts each
+          for (int oy = 0; oy < oy1 - oy0; ++oy)
+            for (int ox = 0; ox < qw; ++ox)
+              memcpy(cnt.data() + ((size_t)oy * wo + (size_t)ox * nq + q) * opg,
+                     qcnt.data() + ((size_t)oy * qw + ox) * opg, sizeof(int32_t) * opg);
+        } else {
+          for (int o = 0; o < opg; ++o)
+            for (int oy = 0; oy < oy1 - oy0; ++oy) {
+              const int32_t *src = qcnt.data() + (size_t)o * qld + (size_t)oy * qw;
+              int32_t *out = cnt.data() + (size_t)o * ldc + (size_t)oy * wo + q;
+              for (int ox = 0; ox < qw; ++ox) out[(size_t)ox * nq] = src[ox];
+            }
+        }
+        if (p->window_scale)
+          for (int oy = 0; oy < oy1 - oy0; ++oy)
+            for (int ox = 0; ox < qw; ++ox)
+              pcx[(size_t)oy * wo + (size_t)ox * nq + q] = qpcx[(size_t)oy * qw + ox];
+      }
+      f->epilogue_rows(ec, n, g, oy0, oy1, cnt.data(), ldc, pcx.data(), y);
+    }
+    if (t == 0) count_ns.store(ns);
+  });
+  return (double)count_ns.load() * 1e-9;
+}
+
+// ---- a strided transposed conv as stride_h x stride_w sub-pixel direct convs ----
+// Its direct form (packed format v1) runs on the input dilated by the stride, where most taps
+// read an inserted zero. Output row y = s i + r reads only the taps u = u0 + s t with
+// u0 = (P - r) mod s (P its top padding), at input rows i + t - pad0: a direct conv with the
+// sub-kernel, stride 1 and its own (possibly negative) padding. s^2 times less work; padded
+// taps are skipped exactly as before.
+struct Phase {
+  mmb_bconv_params p;             // the phase's direct conv (weight: the sub-kernel below)
+  std::vector<uint64_t> weight;   // [out_c][taps_h][taps_w][words]
+  int map[4];                     // r, q, step_h, step_w: where its outputs go in y
+  int dy, dx;                     // its padding's offset in the shared input grid
+};
+struct Phased {
+  std::vector<Phase> phases;
+  mmb_bconv_params grid;          // the input grid packed once for every phase
+};
+const uint64_t kPhasedMagic = 0x3250484d4d42ull;  // "BMMHP2"
+
+struct AxisPhase {
+  int r, u0, taps, pad0, pad1, count;
+};
+
+// One axis of the direct form (input n, input dilation s, kernel k, pads P / Pb); false if a
+// phase has no tap or no output (the direct kernel runs then).
+bool axis_phases(int n, int s, int k, int P, int Pb, std::vector<AxisPhase> &out) {
+  const int size = (n - 1) * s + 1 + P + Pb - k + 1;
+  for (int r = 0; r < s; ++r) {
+    const int u0 = ((P - r) % s + s) % s;
+    const int taps = u0 < k ? (k - 1 - u0) / s + 1 : 0;
+    const int count = r < size ? (size - 1 - r) / s + 1 : 0;
+    if (taps == 0 || count == 0) return false;
+    const int pad0 = -((r + u0 - P) / s);  // r + u0 - P is a multiple of s
+    out.push_back({r, u0, taps, pad0, count + taps - 1 - n - pad0, count});
+  }
+  return true;
+}
+
+// The sub-pixel form of p, if p is a strided transposed conv (input dilation > 1, stride 1,
+// kernel dilation 1) that it applies to.
+bool phases_of(const mmb_bconv_params *p, Phased &out) {
+  if ((p->in_dil_h == 1 && p->in_dil_w == 1) || p->stride_h != 1 || p->stride_w != 1 ||
+      p->dil_h != 1 || p->dil_w != 1 || p->in_dil_w > 64)
+    return false;
+  std::vector<AxisPhase> rows, cols;
+  if (!axis_phases(p->in_h, p->in_dil_h, p->kh, p->pad_top, p->pad_bottom, rows) ||
+      !axis_phases(p->in_w, p->in_dil_w, p->kw, p->pad_left, p->pad_right, cols))
+    return false;
+  int gt = 0, gb = 0, gl = 0, gr = 0;
+  for (const AxisPhase &a : rows) gt = MMB_MAX(gt, a.pad0), gb = MMB_MAX(gb, a.pad1);
+  for (const AxisPhase &a : cols) gl = MMB_MAX(gl, a.pad0), gr = MMB_MAX(gr, a.pad1);
+  out.grid = *p;
+  out.grid.in_dil_h = out.grid.in_dil_w = 1;
+  out.grid.pad_top = gt, out.grid.pad_bottom = gb, out.grid.pad_left = gl, out.grid.pad_right = gr;
+  const int words = (p->in_c / p->groups + 63) / 64;
+  for (const AxisPhase &a : rows)
+    for (const AxisPhase &b : cols) {
+      Phase q;
+      q.p = *p;
+      q.p.kh = a.taps, q.p.kw = b.taps, q.p.in_dil_h = q.p.in_dil_w = 1;
+      q.p.pad_top = a.pad0, q.p.pad_bottom = a.pad1, q.p.pad_left = b.pad0, q.p.pad_right = b.pad1;
+      q.p.out_h = a.count, q.p.out_w = b.count;
+      q.p.prepacked = nullptr;
+      q.weight.resize((size_t)p->out_c * a.taps * b.taps * words);
+      for (int o = 0; o < p->out_c; ++o)
+        for (int t = 0; t < a.taps; ++t)
+          for (int v = 0; v < b.taps; ++v)
+            memcpy(&q.weight[(((size_t)o * a.taps + t) * b.taps + v) * words],
+                   p->weight + (((size_t)o * p->kh + a.u0 + t * p->in_dil_h) * p->kw + b.u0 +
+                                v * p->in_dil_w) * words,
+                   sizeof(uint64_t) * words);
+      q.map[0] = a.r, q.map[1] = b.r, q.map[2] = p->in_dil_h, q.map[3] = p->in_dil_w;
+      q.dy = gt - a.pad0, q.dx = gl - b.pad0;
+      out.phases.push_back(std::move(q));
+    }
+  for (Phase &q : out.phases) q.p.weight = q.weight.data();  // after the vector stopped moving
+  return true;
+}
+
+// The epilogue call of one row phase: the column phases' tables (each [R][out_c][its out_w]
+// by row pattern; the row patterns are the row phase's, the same in every column phase)
+// interleaved by column into [R][out_c][out_w of y].
+struct Interleaved {
+  mmb_ctx c;
+  std::vector<int32_t> base, bmask, nvalid;
+};
+
+void interleave_tables(const mmb_ctx *const *cc, int nq, const mmb_bconv_params *er,
+                       Interleaved &il) {
+  const mmb_ctx &c0 = *cc[0];
+  const int O = er->out_c, wo = er->out_w;
+  int R = 0;
+  for (int oy = 0; oy < er->out_h; ++oy) R = MMB_MAX(R, c0.rowpat[oy] + 1);
+  il.c = c0;
+  il.c.p = er;
+  il.c.ysw = 1, il.c.yq = 0;
+  il.base.resize((size_t)R * O * wo);
+  il.nvalid.resize((size_t)R * wo);
+  if (c0.bmask) il.bmask.resize((size_t)R * O * wo);
+  for (int q = 0; q < nq; ++q) {
+    const mmb_ctx &c = *cc[q];
+    const int qw = c.p->out_w;
+    for (int r = 0; r < R; ++r) {
+      for (int ox = 0; ox < qw; ++ox)
+        il.nvalid[(size_t)r * wo + (size_t)ox * nq + q] = c.nvalid[(size_t)r * qw + ox];
+      for (int o = 0; o < O; ++o)
+        for (int ox = 0; ox < qw; ++ox) {
+          const size_t x = (size_t)ox * nq + q;
+          const size_t src = c.nhwc ? ((size_t)r * qw + ox) * O + o : ((size_t)r * O + o) * qw + ox;
+          const size_t dst = c.nhwc ? ((size_t)r * wo + x) * O + o : ((size_t)r * O + o) * wo + x;
+          il.base[dst] = c.base[src];
+          if (c0.bmask) il.bmask[dst] = c.bmask[src];
+        }
+    }
+  }
+  il.c.base = il.base.data();
+  il.c.nvalid = il.nvalid.data();
+  il.c.bmask = c0.bmask ? il.bmask.data() : nullptr;
+}
+
+// Phased blob: 8 words {kPhasedMagic}, then per phase 8 words {its blob's words} + its blob.
+size_t phased_blob_words(Phased &ph, const mmb_isa_fns *f) {
+  size_t total = 8;
+  for (Phase &q : ph.phases) {
+    Plan pl;
+    plan(&q.p, f, pl, q.map, ph.grid.out_h, ph.grid.out_w);
+    prepare(&q.p, f, pl);
+    total += 8 + blob_words(pl);
+  }
+  return total;
+}
+
+void write_phased_blob(Phased &ph, const mmb_isa_fns *f, int isa, uint64_t *out) {
+  memset(out, 0, sizeof(uint64_t) * 8);
+  out[0] = kPhasedMagic;
+  uint64_t *q = out + 8;
+  for (Phase &s : ph.phases) {
+    Plan pl;
+    plan(&s.p, f, pl, s.map, ph.grid.out_h, ph.grid.out_w);
+    prepare(&s.p, f, pl);
+    const size_t n = blob_words(pl);
+    memset(q, 0, sizeof(uint64_t) * 8);
+    q[0] = n;
+    write_blob(pl, isa, q + 8);
+    q += 8 + n;
+  }
+}
+
 }  // namespace
 
 const mmb_isa_fns mmb_fns_portable = {1, 0, repack_portable, popcount_portable, pack_portable,
@@ -535,6 +799,8 @@ int mmb_select_isa(const char *forced, char *err, int errlen) {
 long long mmb_bconv_prepack_words(const mmb_bconv_params *p, int isa, char *err, int errlen) {
   if (check(p, isa, err, errlen)) return -1;
   try {
+    Phased ph;
+    if (phases_of(p, ph)) return (long long)phased_blob_words(ph, fns_of(isa));
     Plan pl;
     plan(p, fns_of(isa), pl);
     prepare(p, fns_of(isa), pl);
@@ -548,6 +814,11 @@ int mmb_bconv_prepack(const mmb_bconv_params *p, int isa, uint64_t *out, char *e
   if (check(p, isa, err, errlen)) return -1;
   if (!out) return fail(err, errlen, "mmb_bconv_prepack: out is NULL");
   try {
+    Phased ph;
+    if (phases_of(p, ph)) {
+      write_phased_blob(ph, fns_of(isa), isa, out);
+      return 0;
+    }
     Plan pl;
     plan(p, fns_of(isa), pl);
     prepare(p, fns_of(isa), pl);
@@ -563,7 +834,58 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
   if (check(p, isa, err, errlen)) return -1;
   if (!x || !y) return fail(err, errlen, "mmb_bconv: x and y must not be NULL");
   const mmb_isa_fns *f = fns_of(isa);
+  const int threads = p->threads > 0 ? p->threads : 1;
+  const bool prof = profiling();
   try {
+    const auto t0 = std::chrono::steady_clock::now();
+    Phased ph;
+    if (phases_of(p, ph)) {
+      // the input packed once into a grid padded for every phase; each phase reads it at its
+      // own offset and writes its rows / columns of y
+      Plan grid;
+      plan(&ph.grid, f, grid);
+      pack_input(&ph.grid, f, grid, x, threads);
+      const auto t1 = std::chrono::steady_clock::now();
+      const uint64_t *blob = p->prepacked;
+      if (blob && blob[0] != kPhasedMagic)
+        return fail(err, errlen,
+                    "mmb_bconv: prepacked was made for another layer shape or ISA path (not the "
+                    "sub-pixel form of this transposed conv); call mmb_bconv_prepack again");
+      if (blob) blob += 8;
+      // per row phase r: the column phases' count calls, and one epilogue over whole output
+      // rows (oy * stride_h + r) with the phases' tables interleaved by column
+      const int sw = p->in_dil_w, nr = p->in_dil_h;
+      double count_s = 0;
+      std::vector<Plan> pls(ph.phases.size());
+      for (size_t i = 0; i < ph.phases.size(); ++i) {
+        const Phase &q = ph.phases[i];
+        plan(&q.p, f, pls[i], q.map, p->out_h, p->out_w, grid.c.hp, grid.c.wp);
+        if (blob) {
+          if (attach_blob(&q.p, isa, blob + 8, pls[i], err, errlen)) return -1;
+          blob += 8 + blob[0];
+        } else {
+          prepare(&q.p, f, pls[i]);
+        }
+        pls[i].c.xbuf = grid.xbuf.data() + ((size_t)q.dy * grid.c.wp + q.dx) * grid.c.pix;
+      }
+      for (int r = 0; r < nr; ++r) {
+        const Phase &first = ph.phases[(size_t)r * sw];
+        mmb_bconv_params er = first.p;  // the epilogue's rows: every column of y
+        er.out_w = p->out_w;
+        Interleaved il;
+        const mmb_ctx *cc[64];
+        for (int q = 0; q < sw; ++q) cc[q] = &pls[(size_t)r * sw + q].c;
+        interleave_tables(cc, sw, &er, il);
+        count_s += run_rows(f, cc, sw, &il.c, threads, y, prof);
+      }
+      if (prof) {
+        const auto t2 = std::chrono::steady_clock::now();
+        g_profile[0] = std::chrono::duration<double>(t1 - t0).count();
+        g_profile[1] = count_s;
+        g_profile[2] = std::chrono::duration<double>(t2 - t1).count() - count_s;
+      }
+      return 0;
+    }
     Plan pl;
     plan(p, f, pl);
     if (p->prepacked) {
@@ -571,70 +893,17 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
     } else {
       prepare(p, f, pl);
     }
-    mmb_ctx &c = pl.c;
-    mmb_ctx *cp = &pl.c;
-    const bool prof = profiling();
-    const auto t0 = std::chrono::steady_clock::now();
-    pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.pix, 0);
-    cp->xbuf = pl.xbuf.data();
-    const int threads = p->threads > 0 ? p->threads : 1;
-    const long long prow = (long long)p->n * p->groups * p->in_h;
-    parallel(threads, prow, [&](int, long long a, long long b) {
-      std::vector<uint64_t> tmp((size_t)c.words * p->in_w);
-      for (long long i = a; i < b; ++i) {
-        const int iy = (int)(i % p->in_h), ng = (int)(i / p->in_h);
-        f->pack(cp, x, ng / p->groups, ng % p->groups, iy, iy + 1, tmp.data());
-      }
-    });
+    pack_input(p, f, pl, x, threads);
     const auto t1 = std::chrono::steady_clock::now();
-    std::atomic<long long> count_ns{0};
-    // rows in chunks of one (n, g): count every row of a chunk, then one epilogue over the
-    // chunk's channel planes (long contiguous loops even for 6-pixel rows)
-    const int wo = p->out_w;
-    int chunk_rows = (int)MMB_MAX(1, MMB_MIN(p->out_h, 16384 / MMB_MAX(1, c.opg * wo)));
-    if (threads > 1)  // at least two chunks per thread
-      chunk_rows = MMB_MAX(1, MMB_MIN(chunk_rows, (p->out_h + 2 * threads - 1) / (2 * threads)));
-    const int chunks_per_image = (p->out_h + chunk_rows - 1) / chunk_rows;
-    const long long chunks = (long long)p->n * p->groups * chunks_per_image;
-    parallel(threads, chunks, [&](int t, long long a, long long b) {
-      const int ldc = chunk_rows * wo;
-      std::vector<int32_t> cnt((size_t)c.opg * ldc), pcx((size_t)ldc);
-      long long ns = 0;
-      for (long long i = a; i < b; ++i) {
-        const int ng = (int)(i / chunks_per_image), k = (int)(i % chunks_per_image);
-        const int n = ng / p->groups, g = ng % p->groups;
-        const int oy0 = k * chunk_rows, oy1 = MMB_MIN(p->out_h, oy0 + chunk_rows);
-        const auto r0 = std::chrono::steady_clock::now();
-        for (int oy = oy0; oy < oy1; ++oy)
-          f->count_row(cp, n, g, oy, cnt.data() + (size_t)(oy - oy0) * wo, ldc);
-        if (prof && t == 0)  // the calling thread's share, timed
-          ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    std::chrono::steady_clock::now() - r0).count();
-        if (p->window_scale) {
-          for (int oy = oy0; oy < oy1; ++oy) {
-            const uint64_t *row = cp->xbuf + ((((size_t)n * p->groups + g) * c.hp +
-                                               (size_t)oy * p->stride_h) * c.wp) * c.pix;
-            for (int ox = 0; ox < wo; ++ox) {
-              const uint64_t *xp = row + (size_t)ox * p->stride_w * c.pix;
-              int s = 0;  // a split pixel's two halves partition its bits: same popcount
-              for (int tp = 0; tp < c.taps; ++tp)
-                s += f->popcount(xp + c.koff[tp * c.words], c.pix);
-              pcx[(size_t)(oy - oy0) * wo + ox] = s;
-            }
-          }
-        }
-        f->epilogue_rows(cp, n, g, oy0, oy1, cnt.data(), ldc, pcx.data(), y);
-      }
-      if (t == 0) count_ns.store(ns);
-    });
+    const mmb_ctx *cc = &pl.c;
+    const double count_s = run_rows(f, &cc, 1, &pl.c, threads, y, prof);
     if (prof) {
       const auto t2 = std::chrono::steady_clock::now();
       // the row phase's wall time, split by the calling thread's count time (its rows run in
       // parallel with the others': with balanced rows the same wall time)
-      const double rows = std::chrono::duration<double>(t2 - t1).count();
       g_profile[0] = std::chrono::duration<double>(t1 - t0).count();
-      g_profile[1] = (double)count_ns.load() * 1e-9;
-      g_profile[2] = rows - g_profile[1];
+      g_profile[1] = count_s;
+      g_profile[2] = std::chrono::duration<double>(t2 - t1).count() - count_s;
     }
   } catch (const std::exception &e) {
     return fail(err, errlen, "mmb_bconv: %s", e.what());

@@ -42,7 +42,7 @@ MMB_API int mmb_cpu_supports(int isa);
 MMB_API int mmb_select_isa(const char *forced, char *err, int errlen);
 
 typedef struct {
-  int n, in_c, in_h, in_w;            /* real input, NCHW float32 */
+  int n, in_c, in_h, in_w;            /* real input, NCHW float32 (NHWC with nhwc below) */
   int out_c, out_h, out_w, kh, kw;
   int stride_h, stride_w, dil_h, dil_w;
   int pad_top, pad_left, pad_bottom, pad_right;  /* zero padding of the +/-1 input: taps skipped */
@@ -69,6 +69,9 @@ typedef struct {
   /* Maxout (AdaBin): [out_c] or NULL, the slope for y >= 0 of the PReLU step above (NULL: 1),
      so y = y >= 0 ? pos_slope * y : prelu * y (prelu NULL: 1) = g+ ReLU(y) - g- ReLU(-y) */
   const float *pos_slope;
+  /* 1: x, residual and y are NHWC ([n, h, w, c], channels contiguous) instead of NCHW; the
+     layout of an OpenVINO graph between real layers (its nhwc / acdb), so no reorder is paid */
+  int nhwc;
 } mmb_bconv_params;
 
 /* y = epilogue(scale * (B*S) + window_scale * (1*S) + mask_scale * (B*M) + mask_window_scale * (1*M) + bias)

@@ -63,7 +63,7 @@ inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint6
     for (int p = 0; p < P; ++p) {
       _mm256_store_si256((__m256i *)tmp, acc[b][p]);
       for (int l = 0; l < kLanes && ob + l < opg; ++l)
-        cnt[(size_t)(ob + l) * ldc + ox0 + p] = (int32_t)tmp[l];
+        cnt[mmb_cnt_at(c, ldc, ob + l, ox0 + p)] = (int32_t)tmp[l];
     }
   }
 }
@@ -144,7 +144,23 @@ inline void pack_chunk(const float *xc, size_t plane, int c1, const __m256i *val
   }
 }
 
+// NHWC: a pixel's 64 channels are 8 compares of 8 floats, each an 8-bit movemask.
+inline uint64_t bits_nhwc(const float *xp, int n, float t) {
+  const __m256 tv = _mm256_set1_ps(t);
+  uint64_t v = 0;
+  int k = 0;
+  for (; k + 8 <= n; k += 8)
+    v |= (uint64_t)(unsigned)_mm256_movemask_ps(
+             _mm256_cmp_ps(_mm256_loadu_ps(xp + k), tv, _CMP_GE_OQ)) << k;
+  for (; k < n; ++k) v |= (uint64_t)(xp[k] >= t) << k;
+  return v;
+}
+
 void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp) {
+  if (c->nhwc) {
+    mmb_pack_nhwc_t(c, x, n, g, iy0, iy1, bits_nhwc);
+    return;
+  }
   const mmb_bconv_params *p = c->p;
   const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg, pix = c->pix;
   const __m256 t = _mm256_set1_ps(p->threshold);

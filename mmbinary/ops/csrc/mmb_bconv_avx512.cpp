@@ -59,14 +59,20 @@ inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint6
   const int opg = c->opg;
   for (int b = 0; b < OB; ++b) {
     const int ob = o0 + b * kLanes;
-    if (P == 8) {
+    if (c->nhwc) {  // [ox][o]: each accumulator is 8 channels of one column, stored as is
+      if (ob >= opg) break;
+      const __mmask8 m = (__mmask8)(opg - ob >= 8 ? 0xff : (1u << (opg - ob)) - 1);
+      for (int p = 0; p < P; ++p)
+        _mm256_mask_storeu_epi32(cnt + (size_t)(ox0 + p) * opg + ob, m,
+                                 _mm512_cvtepi64_epi32(acc[b][p]));
+    } else if (P == 8) {
       store_transposed(acc[b], cnt, ldc, ox0, ob, opg);
     } else {
       alignas(64) long long tmp[kLanes];
       for (int p = 0; p < P; ++p) {
         _mm512_store_si512(tmp, acc[b][p]);
         for (int l = 0; l < kLanes && ob + l < opg; ++l)
-          cnt[(size_t)(ob + l) * ldc + ox0 + p] = (int32_t)tmp[l];
+          cnt[mmb_cnt_at(c, ldc, ob + l, ox0 + p)] = (int32_t)tmp[l];
       }
     }
   }
@@ -140,7 +146,24 @@ inline void pack_chunk(const float *xc, size_t plane, int c1, int nv, __m256 t, 
   }
 }
 
+// NHWC: a pixel's 64 channels are 4 compares of 16 floats, each a 16-bit mask.
+inline uint64_t bits_nhwc(const float *xp, int n, float t) {
+  const __m512 tv = _mm512_set1_ps(t);
+  uint64_t v = 0;
+  for (int k = 0; k < n; k += 16) {
+    const int m = n - k >= 16 ? 16 : n - k;
+    const __mmask16 valid = (__mmask16)(m == 16 ? 0xffff : (1u << m) - 1);
+    const __m512 x = _mm512_maskz_loadu_ps(valid, xp + k);
+    v |= (uint64_t)_mm512_mask_cmp_ps_mask(valid, x, tv, _CMP_GE_OQ) << k;
+  }
+  return v;
+}
+
 void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp) {
+  if (c->nhwc) {
+    mmb_pack_nhwc_t(c, x, n, g, iy0, iy1, bits_nhwc);
+    return;
+  }
   const mmb_bconv_params *p = c->p;
   const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg, pix = c->pix;
   const __m256 t = _mm256_set1_ps(p->threshold);

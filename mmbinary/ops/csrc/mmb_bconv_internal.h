@@ -29,13 +29,27 @@ typedef struct {
   const uint64_t *wrep;               /* the ISA's weight layout */
   const int32_t *wpop;                /* [out_c][taps]: popcount of each tap's weight words */
   /* per-position tables by row pattern r (rows with the same valid taps share one), or, for
-     short rows (mmb_expanded), expanded over the rows so the epilogue loops run over whole
+     short dense rows (mmb_expanded), expanded over the rows so the epilogue loops run over whole
      channel planes: [R] below is then [out_h] */
   const int32_t *rowpat;              /* [out_h] -> r */
   const int32_t *base;                /* [R][out_c][out_w] or [out_c][out_h][out_w]: n_valid + 2 sum_invalid wpop */
   const int32_t *bmask;               /* like base: B*M, or NULL */
   const int32_t *nvalid;              /* [R][out_w] or [out_h][out_w]: 1*M */
+  int expanded;                       /* tables expanded over the rows (mmb_expanded) */
+  /* Where output (oy, ox) of this call goes in y and residual ([n][out_c][yh][yw]): row
+     oy * ysh + yr, column ox * ysw + yq. The identity, except for a sub-pixel phase of a
+     transposed conv (its stride as the steps, the phase as the offsets). */
+  int yh, yw, ysh, ysw, yr, yq;
+  /* p->nhwc: x, residual and y are NHWC; the counts of a row are [out_w][opg] (else
+     [opg][ldc]) and base / bmask are [R][out_w][out_c] (else [R][out_c][out_w]) */
+  int nhwc;
 } mmb_ctx;
+
+/* Where count kernels store the popcount of channel o (< opg), column ox of a row (rows start
+   ldc apart in the [opg][ldc] layout, out_w * opg apart in the NHWC one). */
+static inline size_t mmb_cnt_at(const mmb_ctx *c, int ldc, int o, int ox) {
+  return c->nhwc ? (size_t)ox * c->opg + o : (size_t)o * ldc + ox;
+}
 
 /* The functions each ISA file provides. */
 typedef struct {
@@ -61,9 +75,11 @@ extern const mmb_isa_fns mmb_fns_avx512;
 #endif
 extern const mmb_isa_fns mmb_fns_portable;
 
-/* Short output rows: tables expanded over the rows (long epilogue loops); else by row pattern
-   (small tables, no memory traffic for them). */
-static inline int mmb_expanded(const mmb_bconv_params *p) { return p->out_w < 16; }
+/* Short output rows written densely: tables expanded over the rows (long epilogue loops); else
+   by row pattern (small tables, no memory traffic for them). */
+static inline int mmb_expanded(const mmb_bconv_params *p, int phase) {
+  return p->out_w < 16 && !phase && !p->nhwc;
+}
 
 /* ---- helpers compiled per ISA ---- */
 
@@ -115,51 +131,115 @@ static inline void mmb_pack_generic(const mmb_ctx *c, const float *x, int n, int
   }
 }
 
-/* y[i] for one output channel over len positions; base / nv / bm / pcx / cnt aligned with y */
-static inline void mmb_epilogue_span(const mmb_bconv_params *p, int oc, int len, const int32_t *cr,
-                                     const int32_t *base, const int32_t *nv, const int32_t *bm,
-                                     const int32_t *pcx, const float *rr, float *yr) {
-  const float s = p->scale[oc], b = p->bias[oc];
+/* NHWC input: the words of one pixel's channels come from one contiguous run of floats;
+   bits(xp, n, t) returns the word of xp[0 .. n) (n <= 64), bit j = xp[j] >= t, each ISA its own. */
+template <class Bits>
+static inline void mmb_pack_nhwc_t(const mmb_ctx *c, const float *x, int n, int g, int iy0,
+                                   int iy1, Bits bits) {
+  const mmb_bconv_params *p = c->p;
+  const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg, pix = c->pix;
+  const float t = p->threshold;
+  const uint64_t m4 = 0x0f0f0f0f0f0f0f0full;
+  for (int iy = iy0; iy < iy1; ++iy) {
+    const int r = p->pad_top + iy * p->in_dil_h;
+    if (r < 0 || r >= c->hp) continue;
+    uint64_t *row = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + r) * c->wp) * pix;
+    for (int ix = 0; ix < W; ++ix) {
+      const int q = p->pad_left + ix * p->in_dil_w;
+      if (q < 0 || q >= c->wp) continue;
+      const float *xp = x + (((size_t)n * H + iy) * W + ix) * p->in_c + (size_t)g * cpg;
+      uint64_t *dst = row + (size_t)q * pix;
+      for (int wd = 0; wd < words; ++wd) {
+        const int c1 = cpg - 64 * wd >= 64 ? 64 : cpg - 64 * wd;
+        const uint64_t v = bits(xp + 64 * wd, c1, t);
+        if (pix == words) {
+          dst[wd] = v;
+        } else {
+          dst[wd] = v & m4;
+          dst[words + wd] = (v >> 4) & m4;
+        }
+      }
+    }
+  }
+}
+
+static inline uint64_t mmb_bits_generic(const float *xp, int n, float t) {
+  uint64_t v = 0;
+  for (int j = 0; j < n; ++j) v |= (uint64_t)(xp[j] >= t) << j;
+  return v;
+}
+
+/* The epilogue over len outputs, in one of two shapes:
+   - a span (kPixel false): one channel oc at len positions of a row; base / bm / cr / nv / pcx
+     per position (index i), the channel's factors scalars; y and the residual rr strided by step
+     (1: dense; a sub-pixel phase: the transposed conv's stride);
+   - a pixel (kPixel true, NHWC): channels oc .. oc + len at one position; base / bm / cr and the
+     factors per channel (index i), nv[0] / pcx[0] the position's; y and rr dense.
+   Static templates have internal linkage: each ISA file keeps its own copy. */
+template <bool kPixel, bool kDense>
+static inline void mmb_epilogue_t(const mmb_bconv_params *p, int oc, int len, const int32_t *cr,
+                                  const int32_t *base, const int32_t *nv, const int32_t *bm,
+                                  const int32_t *pcx, const float *rr, float *__restrict yr,
+                                  int step) {
+  const size_t st = kDense ? 1 : (size_t)step;
+  /* a factor of output i: per channel (pixel) or the channel's scalar v0 (span) */
+#define MMB_AT(a, v0) (kPixel ? (a)[oc + i] : (v0))
+  const float s0 = p->scale[oc], b0 = p->bias[oc];
   if (p->sign_threshold) {  // exact: an integer comparison of B*S, no float rounding
-    const int32_t t = p->sign_threshold[oc];
-    if (s > 0.f) {
-      for (int i = 0; i < len; ++i) yr[i] = base[i] - 2 * cr[i] >= t ? 1.f : -1.f;
-    } else if (s < 0.f) {
-      for (int i = 0; i < len; ++i) yr[i] = base[i] - 2 * cr[i] <= t ? 1.f : -1.f;
-    } else {
-      const float v = b >= 0.f ? 1.f : -1.f;
-      for (int i = 0; i < len; ++i) yr[i] = v;
+    const int32_t *th = p->sign_threshold;
+    const int32_t t0 = th[oc];
+    for (int i = 0; i < len; ++i) {
+      const float s = MMB_AT(p->scale, s0);
+      const int32_t t = MMB_AT(th, t0), v = base[i] - 2 * cr[i];
+      yr[i * st] = (s > 0.f ? v >= t : s < 0.f ? v <= t : MMB_AT(p->bias, b0) >= 0.f) ? 1.f : -1.f;
     }
     return;
   }
   if (!p->window_scale && !p->mask_scale && !p->mask_window_scale) {
-    for (int i = 0; i < len; ++i) yr[i] = (float)(base[i] - 2 * cr[i]) * s + b;
+    for (int i = 0; i < len; ++i)
+      yr[i * st] = (float)(base[i] - 2 * cr[i]) * MMB_AT(p->scale, s0) + MMB_AT(p->bias, b0);
   } else {
+    const float *ws = p->window_scale, *ms = p->mask_scale, *mws = p->mask_window_scale;
+    const float ws0 = ws ? ws[oc] : 0.f, ms0 = ms ? ms[oc] : 0.f, mws0 = mws ? mws[oc] : 0.f;
     for (int i = 0; i < len; ++i) {
-      float v = (float)(base[i] - 2 * cr[i]) * s;
-      if (p->window_scale) v += (float)(2 * pcx[i] - nv[i]) * p->window_scale[oc];
-      if (p->mask_scale) v += (float)bm[i] * p->mask_scale[oc];
-      if (p->mask_window_scale) v += (float)nv[i] * p->mask_window_scale[oc];
-      yr[i] = v + b;
+      const int32_t n_i = kPixel ? nv[0] : nv[i], x_i = kPixel ? (pcx ? pcx[0] : 0) : (pcx ? pcx[i] : 0);
+      float v = (float)(base[i] - 2 * cr[i]) * MMB_AT(p->scale, s0);
+      if (ws) v += (float)(2 * x_i - n_i) * MMB_AT(ws, ws0);
+      if (ms) v += (float)bm[i] * MMB_AT(ms, ms0);
+      if (mws) v += (float)n_i * MMB_AT(mws, mws0);
+      yr[i * st] = v + MMB_AT(p->bias, b0);
     }
   }
   if (rr)
-    for (int i = 0; i < len; ++i) yr[i] += rr[i];
+    for (int i = 0; i < len; ++i) yr[i * st] += rr[i * st];
   if (p->pre_shift) {
-    const float g = p->pre_shift[oc];
-    for (int i = 0; i < len; ++i) yr[i] -= g;
+    const float *a = p->pre_shift, a0 = a[oc];
+    for (int i = 0; i < len; ++i) yr[i * st] -= MMB_AT(a, a0);
   }
-  if (p->pos_slope) {
-    const float a = p->prelu ? p->prelu[oc] : 1.f, c = p->pos_slope[oc];
-    for (int i = 0; i < len; ++i) yr[i] = yr[i] >= 0.f ? c * yr[i] : a * yr[i];
-  } else if (p->prelu) {
-    const float a = p->prelu[oc];
-    for (int i = 0; i < len; ++i) yr[i] = yr[i] >= 0.f ? yr[i] : a * yr[i];
+  if (p->pos_slope || p->prelu) {
+    const float one = 1.f;
+    const float *neg = p->prelu, *pos = p->pos_slope;
+    const float n0 = neg ? neg[oc] : 1.f, q0 = pos ? pos[oc] : 1.f;
+    for (int i = 0; i < len; ++i) {
+      const float v = yr[i * st];
+      const float sn = neg ? MMB_AT(neg, n0) : one, sp = pos ? MMB_AT(pos, q0) : one;
+      yr[i * st] = v >= 0.f ? sp * v : sn * v;
+    }
   }
   if (p->post_shift) {
-    const float z = p->post_shift[oc];
-    for (int i = 0; i < len; ++i) yr[i] += z;
+    const float *z = p->post_shift, z0 = z[oc];
+    for (int i = 0; i < len; ++i) yr[i * st] += MMB_AT(z, z0);
   }
+#undef MMB_AT
+}
+
+static inline void mmb_epilogue_span(const mmb_bconv_params *p, int oc, int len, const int32_t *cr,
+                                     const int32_t *base, const int32_t *nv, const int32_t *bm,
+                                     const int32_t *pcx, const float *rr, float *yr, int step) {
+  if (step == 1)
+    mmb_epilogue_t<false, true>(p, oc, len, cr, base, nv, bm, pcx, rr, yr, 1);
+  else
+    mmb_epilogue_t<false, false>(p, oc, len, cr, base, nv, bm, pcx, rr, yr, step);
 }
 
 static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy0, int oy1,
@@ -167,23 +247,38 @@ static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy0,
                                         float *y) {
   const mmb_bconv_params *p = c->p;
   const int wo = p->out_w, ho = p->out_h, O = p->out_c;
-  const size_t hw = (size_t)ho * wo, first = (size_t)oy0 * wo;
+  const size_t hw = (size_t)ho * wo, first = (size_t)oy0 * wo, yhw = (size_t)c->yh * c->yw;
+  if (c->nhwc) {  // per pixel, the group's channels contiguous in y, counts and tables
+    const int opg = c->opg, oc = g * opg;
+    for (int oy = oy0; oy < oy1; ++oy) {
+      const size_t r = (size_t)c->rowpat[oy], k = (size_t)(oy - oy0) * wo;
+      const size_t yrow = ((size_t)n * c->yh + (size_t)oy * c->ysh + c->yr) * c->yw + c->yq;
+      for (int ox = 0; ox < wo; ++ox) {
+        const size_t off = (yrow + (size_t)ox * c->ysw) * O + oc, t = (r * wo + ox) * O + oc;
+        mmb_epilogue_t<true, true>(p, oc, opg, cnt + (k + ox) * opg, c->base + t,
+                                   c->nvalid + r * wo + ox, c->bmask ? c->bmask + t : 0,
+                                   pcx + k + ox, p->residual ? p->residual + off : 0, y + off, 1);
+      }
+    }
+    return;
+  }
   for (int o = 0; o < c->opg; ++o) {
     const int oc = g * c->opg + o;
     const int32_t *cr = cnt + (size_t)o * ldc;
-    const size_t off = ((size_t)n * O + oc) * hw + first;
-    const float *rr = p->residual ? p->residual + off : 0;
-    if (mmb_expanded(p)) {  // the chunk's rows in one span
+    const size_t plane = ((size_t)n * O + oc) * yhw;
+    if (c->expanded) {  // dense output: the chunk's rows in one span
+      const size_t off = plane + first;
       mmb_epilogue_span(p, oc, (oy1 - oy0) * wo, cr, c->base + oc * hw + first,
-                        c->nvalid + first, c->bmask ? c->bmask + oc * hw + first : 0, pcx, rr,
-                        y + off);
+                        c->nvalid + first, c->bmask ? c->bmask + oc * hw + first : 0, pcx,
+                        p->residual ? p->residual + off : 0, y + off, 1);
       continue;
     }
     for (int oy = oy0; oy < oy1; ++oy) {
       const size_t r = (size_t)c->rowpat[oy], k = (size_t)(oy - oy0) * wo;
+      const size_t off = plane + ((size_t)oy * c->ysh + c->yr) * c->yw + c->yq;
       mmb_epilogue_span(p, oc, wo, cr + k, c->base + (r * O + oc) * wo, c->nvalid + r * wo,
                         c->bmask ? c->bmask + (r * O + oc) * wo : 0, pcx + k,
-                        rr ? rr + k : 0, y + off + k);
+                        p->residual ? p->residual + off : 0, y + off, c->ysw);
     }
   }
 }
