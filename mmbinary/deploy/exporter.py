@@ -286,8 +286,9 @@ class DeployedModel:
     Args:
         path (str): an export folder written by :func:`export_model` / ``tools/deploy/export.py``.
         threads (int, optional): CPU threads of the runtime (default: the runtime's own); a
-            ``native`` binary kernel export runs its kernel on as many threads (set for the
-            process; without ``threads``, ``MMBINARY_BCONV_THREADS`` takes precedence).
+            ``native`` binary kernel export runs its kernel on OpenVINO's threads (at most
+            as many: a cap set for the process; without ``threads``,
+            ``MMBINARY_BCONV_THREADS`` takes precedence).
         kernel (str): packed back end only: ``'auto'`` (native if available), ``'native'``
             (error if not available) or ``'reference'``.
 

@@ -75,6 +75,8 @@ class Params(ctypes.Structure):
         ('sign_threshold', ctypes.POINTER(ctypes.c_int32)),
         ('pos_slope', _f),
         ('nhwc', ctypes.c_int),
+        ('run', ctypes.c_void_p),  # NULL here: the kernel's own pool
+        ('run_ctx', ctypes.c_void_p),
     ]
 
 

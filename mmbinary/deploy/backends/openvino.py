@@ -338,7 +338,7 @@ def _fusable_prelu(node, out_channels: int):
     return sel, slope
 
 
-def _native_node(factory, x, layer, residual=None, prelu=None):
+def _native_node(factory, x, layer, residual=None, prelu=None, layout='NCHW'):
     from ..packing import pack_code
 
     opset = require('openvino').opset13
@@ -366,18 +366,24 @@ def _native_node(factory, x, layer, residual=None, prelu=None):
         has_mask_window_scale=int(layer.mask_window_scale is not None),
         has_residual=int(residual is not None),
         has_prelu=int(prelu is not None),
+        layout=layout,
         **_direct_geometry(layer),
     )
     return factory.create(OP_TYPE, inputs, attrs)
 
 
-def rewrite_native(model, layers, fuse: bool = True) -> List[str]:
+def rewrite_native(model, layers, fuse: bool = True, layout: str = 'NHWC') -> List[str]:
     """Replace each marker conv of ``model`` by an ``MMBinaryConv`` node, in place.
 
     Args:
         model: the converted model of a :func:`_mark`-ed network.
         layers: ``[(path, DeployedBinaryConv)]`` of the markers, by marker index.
         fuse (bool): fuse a following residual ``Add`` and ``PRelu`` into the node.
+        layout (str): the nodes' memory layout. ``'NHWC'`` (default): each node reads and
+            writes NHWC behind ``Transpose`` nodes; between two native nodes the pair cancels
+            here, and next to a real layer OpenVINO folds it into its own nhwc layout, so no
+            reorder is paid. ``'NCHW'``: planar in and out (OpenVINO reorders to and from
+            every node that borders a real layer).
 
     Returns:
         The paths of the rewritten layers.
@@ -390,7 +396,23 @@ def rewrite_native(model, layers, fuse: bool = True) -> List[str]:
 
     from ..converter import DeployError
 
+    if layout not in ('NCHW', 'NHWC'):
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    opset = require('openvino').opset13
     factory = openvino_ext.node_factory()
+    to_nchw = {}  # output of a Transpose back to NCHW that we wrote -> the node's NHWC output
+    to_nhwc = {}  # a value's Transpose to NHWC, one per value (x and residual are often one)
+
+    def nhwc(value):
+        key = value.get_node().get_friendly_name(), value.get_index()
+        source = to_nchw.get(key)
+        if source is not None and source[0] == value:
+            return source[1]  # the pair NHWC -> NCHW -> NHWC cancels
+        if key not in to_nhwc or to_nhwc[key][0] != value:
+            order = opset.constant(np.array([0, 2, 3, 1], np.int64))
+            to_nhwc[key] = (value, opset.transpose(value, order).output(0))
+        return to_nhwc[key][1]
+
     found = {}
     for node in model.get_ordered_ops():
         index = _marker_index(node)
@@ -414,9 +436,24 @@ def rewrite_native(model, layers, fuse: bool = True) -> List[str]:
                 act = _fusable_prelu(last, layer.out_channels)
                 if act is not None:
                     last, slope = act
-        node = _native_node(factory, x, layer, residual=residual, prelu=slope)
-        node.set_friendly_name(last.get_friendly_name())
-        last.output(0).replace(node.output(0))
+        if layout == 'NCHW':
+            node = _native_node(factory, x, layer, residual=residual, prelu=slope)
+            node.set_friendly_name(last.get_friendly_name())
+            last.output(0).replace(node.output(0))
+            continue
+        node = _native_node(
+            factory,
+            nhwc(x),
+            layer,
+            residual=None if residual is None else nhwc(residual),
+            prelu=slope,
+            layout='NHWC',
+        )
+        node.set_friendly_name(last.get_friendly_name() + '/nhwc')
+        back = opset.transpose(node.output(0), opset.constant(np.array([0, 3, 1, 2], np.int64)))
+        back.set_friendly_name(last.get_friendly_name())
+        last.output(0).replace(back.output(0))
+        to_nchw[back.get_friendly_name(), 0] = (back.output(0), node.output(0))
     model.validate_nodes_and_infer_types()
     return [path for path, _ in layers]
 

@@ -488,7 +488,7 @@ class Pool {
 };
 
 template <class F>
-void parallel(int threads, long long items, F fn) {
+void parallel(const mmb_bconv_params *p, int threads, long long items, F fn) {
   if (threads <= 1 || items <= 1) {
     fn(0, 0, items);
     return;
@@ -497,6 +497,12 @@ void parallel(int threads, long long items, F fn) {
   const std::function<void(int)> job = [&](int t) {
     fn(t, items * t / threads, items * (t + 1) / threads);
   };
+  if (p->run) {  // the host's threads
+    p->run(p->run_ctx, threads, [](void *ctx, int t) {
+      (*static_cast<const std::function<void(int)> *>(ctx))(t);
+    }, const_cast<std::function<void(int)> *>(&job));
+    return;
+  }
   Pool::get().run(threads, job);
 }
 
@@ -514,7 +520,7 @@ void pack_input(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const
   pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.pix, 0);
   c.xbuf = pl.xbuf.data();
   const long long prow = (long long)p->n * p->groups * p->in_h;
-  parallel(threads, prow, [&](int, long long a, long long b) {
+  parallel(p, threads, prow, [&](int, long long a, long long b) {
     std::vector<uint64_t> tmp((size_t)c.words * p->in_w);
     for (long long i = a; i < b; ++i) {
       const int iy = (int)(i % p->in_h), ng = (int)(i / p->in_h);
@@ -556,7 +562,7 @@ double run_rows(const mmb_isa_fns *f, const mmb_ctx *const *cc, int nq, const mm
     chunk_rows = MMB_MAX(1, MMB_MIN(chunk_rows, (p->out_h + 2 * threads - 1) / (2 * threads)));
   const int chunks_per_image = (p->out_h + chunk_rows - 1) / chunk_rows;
   const long long chunks = (long long)p->n * p->groups * chunks_per_image;
-  parallel(threads, chunks, [&](int t, long long a, long long b) {
+  parallel(p, threads, chunks, [&](int t, long long a, long long b) {
     const int ldc = chunk_rows * wo;
     std::vector<int32_t> cnt((size_t)opg * ldc), pcx((size_t)ldc);
     std::vector<int32_t> qcnt, qpcx;  // one count call's columns, before interleaving

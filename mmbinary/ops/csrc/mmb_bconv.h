@@ -72,6 +72,12 @@ typedef struct {
   /* 1: x, residual and y are NHWC ([n, h, w, c], channels contiguous) instead of NCHW; the
      layout of an OpenVINO graph between real layers (its nhwc / acdb), so no reorder is paid */
   int nhwc;
+  /* The host's threads (an inference engine's own pool, so the kernel does not compete with
+     it): NULL, or run(run_ctx, n, job, job_ctx) calls job(job_ctx, t) once for each
+     t = 0 .. n-1, on any of its threads, and returns when all are done; n <= threads. NULL: the
+     kernel's own persistent pool. */
+  void (*run)(void *run_ctx, int n, void (*job)(void *job_ctx, int t), void *job_ctx);
+  void *run_ctx;
 } mmb_bconv_params;
 
 /* y = epilogue(scale * (B*S) + window_scale * (1*S) + mask_scale * (B*M) + mask_window_scale * (1*M) + bias)

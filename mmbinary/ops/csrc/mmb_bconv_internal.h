@@ -189,9 +189,9 @@ static inline void mmb_epilogue_t(const mmb_bconv_params *p, int oc, int len, co
     const int32_t *th = p->sign_threshold;
     const int32_t t0 = th[oc];
     for (int i = 0; i < len; ++i) {
-      const float s = MMB_AT(p->scale, s0);
+      const float s = MMB_AT(p->scale, s0), b = MMB_AT(p->bias, b0);
       const int32_t t = MMB_AT(th, t0), v = base[i] - 2 * cr[i];
-      yr[i * st] = (s > 0.f ? v >= t : s < 0.f ? v <= t : MMB_AT(p->bias, b0) >= 0.f) ? 1.f : -1.f;
+      yr[i * st] = (s > 0.f ? v >= t : s < 0.f ? v <= t : b >= 0.f) ? 1.f : -1.f;
     }
     return;
   }
@@ -216,14 +216,25 @@ static inline void mmb_epilogue_t(const mmb_bconv_params *p, int oc, int len, co
     const float *a = p->pre_shift, a0 = a[oc];
     for (int i = 0; i < len; ++i) yr[i * st] -= MMB_AT(a, a0);
   }
-  if (p->pos_slope || p->prelu) {
-    const float one = 1.f;
-    const float *neg = p->prelu, *pos = p->pos_slope;
-    const float n0 = neg ? neg[oc] : 1.f, q0 = pos ? pos[oc] : 1.f;
+  // one loop per case, the slopes loaded before the select (unconditional loads vectorise)
+  const float *neg = p->prelu, *pos = p->pos_slope;
+  if (pos && neg) {
+    const float n0 = neg[oc], q0 = pos[oc];
     for (int i = 0; i < len; ++i) {
-      const float v = yr[i * st];
-      const float sn = neg ? MMB_AT(neg, n0) : one, sp = pos ? MMB_AT(pos, q0) : one;
+      const float v = yr[i * st], sp = MMB_AT(pos, q0), sn = MMB_AT(neg, n0);
       yr[i * st] = v >= 0.f ? sp * v : sn * v;
+    }
+  } else if (pos) {
+    const float q0 = pos[oc];
+    for (int i = 0; i < len; ++i) {
+      const float v = yr[i * st], sp = MMB_AT(pos, q0);
+      yr[i * st] = v >= 0.f ? sp * v : v;
+    }
+  } else if (neg) {
+    const float n0 = neg[oc];
+    for (int i = 0; i < len; ++i) {
+      const float v = yr[i * st], sn = MMB_AT(neg, n0);
+      yr[i * st] = v >= 0.f ? v : sn * v;
     }
   }
   if (p->post_shift) {

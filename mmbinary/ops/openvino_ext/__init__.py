@@ -12,8 +12,11 @@ Cache folder: :func:`cache_root` ``/<hash>/`` (``mmbinary/ops/_build/openvino_ex
 core folder.
 
 The op picks its instruction set once per process (``mmb_select_isa``): the best one the CPU
-has, or the one forced by ``MMBINARY_BCONV_ISA``; ``MMBINARY_BCONV_THREADS`` (default 1) sets
-the kernel's threads (:func:`set_threads` changes them for the process).
+has, or the one forced by ``MMBINARY_BCONV_ISA``. Threads: the kernel runs as tasks of the
+inference's own TBB arena (``INFERENCE_NUM_THREADS``; OpenVINO's TBB is found beside its CMake
+config), so it does not compete with OpenVINO's threads; ``MMBINARY_BCONV_THREADS`` or
+:func:`set_threads` caps them for the process (without TBB they are the kernel's own pool,
+default 1).
 
 Example:
     >>> from mmbinary.ops import openvino_ext  # doctest: +SKIP
@@ -211,8 +214,8 @@ def kernel_isa() -> str:
 
 
 def set_threads(threads: int):
-    """The kernel threads of every ``MMBinaryConv`` of this process (default
-    ``$MMBINARY_BCONV_THREADS`` or 1)."""
+    """Cap the kernel threads of every ``MMBinaryConv`` of this process (default
+    ``$MMBINARY_BCONV_THREADS``, else no cap: the inference's threads; 0 removes the cap)."""
     lib = ctypes.CDLL(library_path())
     lib.mmbinary_ov_ext_set_threads.argtypes = [ctypes.c_int]
     lib.mmbinary_ov_ext_set_threads(int(threads))

@@ -2,7 +2,10 @@
 // mmbinary's native 1-bit convolution (mmb_bconv2d_f32, ../csrc/mmb_bconv.h).
 //
 // Inputs, in this order (the optional ones only where the matching has_* attribute is 1):
-//   0 x                  f32 [N, in_channels, H, W], the real input (bit = x - threshold >= 0)
+//   0 x                  f32 [N, in_channels, H, W], the real input (bit = x - threshold >= 0);
+//                        with layout "NHWC": [N, H, W, in_channels], and so are residual and
+//                        the output (the export puts Transposes around it, which OpenVINO
+//                        folds into its own nhwc layout: no reorder between real layers)
 //   1 weight             u8 [out_channels, kh, kw, 8 words], packed format v1 (docs/deploy.md)
 //                        as little-endian bytes (the CPU plugin narrows u64 / i64 constants
 //                        to i32, so the words travel as bytes)
@@ -10,7 +13,7 @@
 //   window_scale, mask_scale, mask_window_scale   f32 [out_channels]   (AdaBin's terms)
 //   residual             f32, the output's shape, added after the bias
 //   prelu                f32 [out_channels], PReLU slope applied last
-// Output: f32 [N, out_channels, Ho, Wo].
+// Output: f32 [N, out_channels, Ho, Wo] ([N, Ho, Wo, out_channels] with layout "NHWC").
 //
 // A transposed conv is given as its direct conv (packed format v1): input_dilations = its
 // stride, pads = dilation (k - 1) - padding (+ output_padding at the end).
@@ -26,6 +29,11 @@
 #include <openvino/core/extension.hpp>
 #include <openvino/core/op_extension.hpp>
 #include <openvino/op/op.hpp>
+
+#if defined(MMB_HAVE_TBB)
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+#endif
 
 extern "C" {
 #include "mmb_bconv.h"
@@ -54,13 +62,30 @@ const IsaChoice &selected_isa() {
 
 int env_threads() {
   const char *v = std::getenv("MMBINARY_BCONV_THREADS");
-  const int t = v && *v ? std::atoi(v) : 1;
-  return t > 0 ? t : 1;
+  const int t = v && *v ? std::atoi(v) : 0;
+  return t > 0 ? t : 0;
 }
 
-// The kernel's threads, for every MMBinaryConv of the process: MMBINARY_BCONV_THREADS (default
-// 1), or what mmbinary_ov_ext_set_threads() set (DeployedModel passes its threads).
+// A cap on the kernel's threads, for every MMBinaryConv of the process: MMBINARY_BCONV_THREADS
+// or what mmbinary_ov_ext_set_threads() set (DeployedModel passes its threads); 0: no cap.
 std::atomic<int> g_threads{env_threads()};
+
+#if defined(MMB_HAVE_TBB)
+// The kernel's jobs as tasks of the arena the inference runs in (INFERENCE_NUM_THREADS threads).
+void run_in_arena(void *, int n, void (*job)(void *, int), void *job_ctx) {
+  tbb::parallel_for(0, n, 1, [&](int t) { job(job_ctx, t); }, tbb::static_partitioner());
+}
+
+int kernel_threads() {
+  const int arena = tbb::this_task_arena::max_concurrency(), cap = g_threads.load();
+  return cap > 0 && cap < arena ? cap : arena;
+}
+#else
+int kernel_threads() {
+  const int cap = g_threads.load();
+  return cap > 0 ? cap : 1;
+}
+#endif
 
 // The weights in the ISA's own layout (mmb_bconv_prepack), made on the first evaluate of a
 // node and reused while its constant weight stays at the same address.
@@ -96,6 +121,10 @@ class MMBinaryConv : public ov::op::Op {
           m_pads_begin[i] < 0 || m_pads_end[i] < 0)
         fail("strides, dilations, input_dilations, kernel must be >= 1 and pads >= 0");
     }
+    if (m_layout != "NCHW" && m_layout != "NHWC")
+      fail("layout must be NCHW or NHWC, got " + m_layout);
+    const bool nhwc = m_layout == "NHWC";
+    const int cdim = nhwc ? 3 : 1, hdim = nhwc ? 1 : 2;
     const size_t expected = 4 + m_has_window_scale + m_has_mask_scale + m_has_mask_window_scale +
                             m_has_residual + m_has_prelu;
     if (get_input_size() != expected)
@@ -111,18 +140,18 @@ class MMBinaryConv : public ov::op::Op {
     if (xs.rank().is_static()) {
       if (xs.rank().get_length() != 4) fail("x must be 4-D NCHW, got rank " +
                                             std::to_string(xs.rank().get_length()));
-      if (xs[1].is_static() && xs[1].get_length() != m_in_channels)
-        fail("x has " + std::to_string(xs[1].get_length()) + " channels, in_channels=" +
-             std::to_string(m_in_channels));
+      if (xs[cdim].is_static() && xs[cdim].get_length() != m_in_channels)
+        fail("x (" + m_layout + ") has " + std::to_string(xs[cdim].get_length()) +
+             " channels, in_channels=" + std::to_string(m_in_channels));
       out[0] = xs[0];
-      out[1] = m_out_channels;
+      out[cdim] = m_out_channels;
       for (int i = 0; i < 2; i++) {
-        if (xs[2 + i].is_static()) {
-          const int64_t full = (xs[2 + i].get_length() - 1) * m_input_dilations[i] + 1 +
+        if (xs[hdim + i].is_static()) {
+          const int64_t full = (xs[hdim + i].get_length() - 1) * m_input_dilations[i] + 1 +
                                m_pads_begin[i] + m_pads_end[i];
           const int64_t o = (full - m_dilations[i] * (m_kernel[i] - 1) - 1) / m_strides[i] + 1;
           if (o < 1) fail("the output would be empty for input " + xs.to_string());
-          out[2 + i] = o;
+          out[hdim + i] = o;
         }
       }
     }
@@ -161,6 +190,7 @@ class MMBinaryConv : public ov::op::Op {
     v.on_attribute("has_mask_window_scale", m_has_mask_window_scale);
     v.on_attribute("has_residual", m_has_residual);
     v.on_attribute("has_prelu", m_has_prelu);
+    v.on_attribute("layout", m_layout);
     return true;
   }
 
@@ -172,10 +202,11 @@ class MMBinaryConv : public ov::op::Op {
     const ov::Shape xs = inputs[0].get_shape();
     mmb_bconv_params p;
     std::memset(&p, 0, sizeof(p));  // later fields (RPReLU shifts, sign_threshold): NULL, unused
+    p.nhwc = m_layout == "NHWC";
     p.n = (int)xs[0];
-    p.in_c = (int)xs[1];
-    p.in_h = (int)xs[2];
-    p.in_w = (int)xs[3];
+    p.in_c = (int)xs[p.nhwc ? 3 : 1];
+    p.in_h = (int)xs[p.nhwc ? 1 : 2];
+    p.in_w = (int)xs[p.nhwc ? 2 : 3];
     p.out_c = (int)m_out_channels;
     p.kh = (int)m_kernel[0];
     p.kw = (int)m_kernel[1];
@@ -206,8 +237,12 @@ class MMBinaryConv : public ov::op::Op {
     if (m_has_mask_window_scale) p.mask_window_scale = inputs[k++].data<const float>();
     if (m_has_residual) p.residual = inputs[k++].data<const float>();
     if (m_has_prelu) p.prelu = inputs[k++].data<const float>();
-    p.threads = g_threads.load();
-    outputs[0].set_shape(ov::Shape{xs[0], (size_t)p.out_c, (size_t)p.out_h, (size_t)p.out_w});
+    p.threads = kernel_threads();
+#if defined(MMB_HAVE_TBB)
+    p.run = run_in_arena;
+#endif
+    outputs[0].set_shape(p.nhwc ? ov::Shape{xs[0], (size_t)p.out_h, (size_t)p.out_w, (size_t)p.out_c}
+                                : ov::Shape{xs[0], (size_t)p.out_c, (size_t)p.out_h, (size_t)p.out_w});
     char err[512] = {0};
     std::shared_ptr<std::vector<uint64_t>> words, aligned;
     {
@@ -257,6 +292,7 @@ class MMBinaryConv : public ov::op::Op {
   float m_threshold = 0.0f;
   int64_t m_has_window_scale = 0, m_has_mask_scale = 0, m_has_mask_window_scale = 0;
   int64_t m_has_residual = 0, m_has_prelu = 0;
+  std::string m_layout = "NCHW";
   std::shared_ptr<Prepacked> m_prepacked = std::make_shared<Prepacked>();
 };
 
@@ -270,7 +306,7 @@ extern "C" __attribute__((visibility("default"))) const char *mmbinary_ov_ext_is
 }
 
 extern "C" __attribute__((visibility("default"))) void mmbinary_ov_ext_set_threads(int threads) {
-  mmbinary::g_threads.store(threads > 0 ? threads : 1);
+  mmbinary::g_threads.store(threads > 0 ? threads : 0);
 }
 
 extern "C" __attribute__((visibility("default"))) int mmbinary_ov_ext_abi_version() {
