@@ -317,6 +317,41 @@ def test_ir_round_trip_in_a_fresh_process_matches_pytorch(name, round_trip):
     assert err <= REL_TOL
 
 
+def _edges(xml):
+    """``[(from type, to type)]`` of the IR's edges."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(xml).getroot()
+    kind = {layer.get('id'): layer.get('type') for layer in root.iter('layer')}
+    return [(kind[e.get('from-layer')], kind[e.get('to-layer')]) for e in root.iter('edge')]
+
+
+def test_native_nodes_chain_in_nhwc_without_transposes_between_them(round_trip):
+    """Bi-Real blocks pass NHWC from node to node; a Transpose only where a real layer
+    borders (OpenVINO folds those into its nhwc layout)."""
+    xml = osp.join(round_trip['sbpn18_binary_head']['out'], 'model.xml')
+    ops, edges = _ops(xml), _edges(xml)
+    assert {a['layout'] for a in ops['MMBinaryConv']} == {'NHWC'}
+    assert ('MMBinaryConv', 'MMBinaryConv') in edges  # residual stream node to node
+    assert ('Transpose', 'Transpose') not in edges  # every NHWC -> NCHW -> NHWC pair cancelled
+    into = [a for a, b in edges if b == 'Transpose']
+    # Transposes in: after the stem and around the three real downsample / upsample paths
+    assert 'MMBinaryConv' in into and len(ops['Transpose']) < len(ops['MMBinaryConv'])
+
+
+def test_unknown_layout_is_refused_by_the_op():
+    import openvino as ov
+
+    deployed, _ = _layer(next(iter(FORMS.values())), seed=0)
+    param = ov.opset13.parameter([1, deployed.code.shape[1], 5, 5], ov.Type.f32)
+    with pytest.raises(Exception, match='layout must be NCHW or NHWC, got CHWN'):
+        ov_backend._native_node(
+            openvino_ext.node_factory(), param.output(0), deployed, layout='CHWN'
+        )
+    with pytest.raises(ValueError, match="layout must be 'NCHW' or 'NHWC', got 'nhwc'"):
+        ov_backend.rewrite_native(None, [], layout='nhwc')
+
+
 def test_deployed_model_says_which_kernel_runs(round_trip):
     model = DeployedModel(round_trip['adabin_resnet20']['out'], threads=1)
     assert model.binary_kernel == 'native'
