@@ -7,7 +7,9 @@ with ``--int8``, OpenVINO's INT8 convolution of the same shape. Warm-up, then ``
 rounds in which every candidate runs ``--iters`` calls in turn (interleaved, so a load change
 hits all alike); medians and the 10-90 % spread of the per-call times, in G binary MAC/s.
 ``--ov-avx2`` also runs OpenVINO's kernels in a subprocess with ``ONEDNN_MAX_CPU_ISA=AVX2``
-(OpenVINO reads it at load time; not interleaved with the rest).
+(OpenVINO reads it at load time; not interleaved with the rest). ``--layout`` is the memory
+layout of our kernel's input and output: ``NHWC`` (default; what ``MMBinaryConv`` runs in an
+OpenVINO graph) or ``NCHW``; OpenVINO's single-layer models take NCHW float input.
 
 Printed first: the CPU model, the ISA paths, the clock measured by a timed chain of dependent
 adds (one per cycle) and /proc/cpuinfo's MHz, and the XNOR-popcount arithmetic limit derived
@@ -53,6 +55,7 @@ def parse_args(argv=None):
     parser.add_argument('--no-openvino', action='store_true', help='our kernel only')
     parser.add_argument('--int8', action='store_true', help='also OpenVINO INT8 conv')
     parser.add_argument('--ov-avx2', action='store_true', help='also OpenVINO with AVX2 only')
+    parser.add_argument('--layout', default='NHWC', choices=['NHWC', 'NCHW'], help='ours')
     parser.add_argument(
         '--breakdown',
         action='store_true',
@@ -92,7 +95,7 @@ def _data(c, h, w, seed=0):
     return x, code
 
 
-def ours(c, h, w, isa, threads):
+def ours(c, h, w, isa, threads, layout='NHWC'):
     from mmbinary.deploy.packing import pack_bits
     from mmbinary.ops.bconv import _Layer
 
@@ -104,7 +107,10 @@ def ours(c, h, w, isa, threads):
         np.ones(c),
         np.zeros(c),
         padding=(1, 1, 1, 1),
+        nhwc=layout == 'NHWC',
     )
+    if layout == 'NHWC':
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     return lambda: layer.run(x, isa, threads)
 
 
@@ -132,13 +138,13 @@ def openvino_conv(c, h, w, threads, kind):
     return lambda: request.infer(inputs)
 
 
-def breakdown(c, h, w, isa, iters):
+def breakdown(c, h, w, isa, iters, layout='NHWC'):
     """Median seconds of (pack, count, epilogue) of our 1-thread kernel (MMBINARY_BCONV_PROFILE)."""
     from mmbinary.ops.bconv import library
 
     lib = library()
     lib.mmb_bconv_profile.argtypes = [ctypes.POINTER(ctypes.c_double)] * 3
-    run = ours(c, h, w, isa, 1)
+    run = ours(c, h, w, isa, 1, layout)
     os.environ['MMBINARY_BCONV_PROFILE'] = '1'
     try:
         phases = []
@@ -206,7 +212,8 @@ def main(argv=None):
     model, mhz = cpuinfo()
     hz = clock_hz(library())
     lines = [
-        f'CPU: {model}; ISA paths: {", ".join(ops.supported_isas())} (auto: {ops.select_isa()})',
+        f'CPU: {model}; ISA paths: {", ".join(ops.supported_isas())} (auto: {ops.select_isa()}); '
+        f'our layout: {args.layout}',
         f'clock: {hz / 1e9:.2f} GHz measured (timed chain of dependent adds, 1 per cycle); '
         f'/proc/cpuinfo: {mhz or "?"} MHz',
     ]
@@ -247,7 +254,9 @@ def main(argv=None):
     for name in args.shapes:
         c, h, w = SHAPES[name]
         macs = c * c * 9 * h * w
-        cands = {f'{isa}-t{t}': ours(c, h, w, isa, t) for isa in isas for t in args.threads}
+        cands = {
+            f'{isa}-t{t}': ours(c, h, w, isa, t, args.layout) for isa in isas for t in args.threads
+        }
         if not args.no_openvino:
             cands.update(openvino_candidates(args, c, h, w))
         times = time_candidates(cands, args.iters, args.rounds, args.warmup)
@@ -281,7 +290,7 @@ def main(argv=None):
             print(_row(r), flush=True)
         if args.breakdown:
             for isa in isas:
-                pack, count, epi = breakdown(c, h, w, isa, args.iters) * 1e6
+                pack, count, epi = breakdown(c, h, w, isa, args.iters, args.layout) * 1e6
                 total = pack + count + epi
                 line = (
                     f'  {name} {isa}, 1 thread: pack {pack:.1f} us ({pack / total:.0%}), '

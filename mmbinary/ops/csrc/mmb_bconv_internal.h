@@ -198,17 +198,24 @@ static inline void mmb_epilogue_t(const mmb_bconv_params *p, int oc, int len, co
   if (!p->window_scale && !p->mask_scale && !p->mask_window_scale) {
     for (int i = 0; i < len; ++i)
       yr[i * st] = (float)(base[i] - 2 * cr[i]) * MMB_AT(p->scale, s0) + MMB_AT(p->bias, b0);
-  } else {
+  } else {  // AdaBin's terms, one pass each in the reference's order (same float rounding)
     const float *ws = p->window_scale, *ms = p->mask_scale, *mws = p->mask_window_scale;
-    const float ws0 = ws ? ws[oc] : 0.f, ms0 = ms ? ms[oc] : 0.f, mws0 = mws ? mws[oc] : 0.f;
-    for (int i = 0; i < len; ++i) {
-      const int32_t n_i = kPixel ? nv[0] : nv[i], x_i = kPixel ? (pcx ? pcx[0] : 0) : (pcx ? pcx[i] : 0);
-      float v = (float)(base[i] - 2 * cr[i]) * MMB_AT(p->scale, s0);
-      if (ws) v += (float)(2 * x_i - n_i) * MMB_AT(ws, ws0);
-      if (ms) v += (float)bm[i] * MMB_AT(ms, ms0);
-      if (mws) v += (float)n_i * MMB_AT(mws, mws0);
-      yr[i * st] = v + MMB_AT(p->bias, b0);
+    for (int i = 0; i < len; ++i) yr[i * st] = (float)(base[i] - 2 * cr[i]) * MMB_AT(p->scale, s0);
+    if (ws) {
+      const float w0 = ws[oc];
+      for (int i = 0; i < len; ++i)
+        yr[i * st] += (float)(2 * (kPixel ? pcx[0] : pcx[i]) - (kPixel ? nv[0] : nv[i])) *
+                      MMB_AT(ws, w0);
     }
+    if (ms) {
+      const float m0 = ms[oc];
+      for (int i = 0; i < len; ++i) yr[i * st] += (float)bm[i] * MMB_AT(ms, m0);
+    }
+    if (mws) {
+      const float m0 = mws[oc];
+      for (int i = 0; i < len; ++i) yr[i * st] += (float)(kPixel ? nv[0] : nv[i]) * MMB_AT(mws, m0);
+    }
+    for (int i = 0; i < len; ++i) yr[i * st] += MMB_AT(p->bias, b0);
   }
   if (rr)
     for (int i = 0; i < len; ++i) yr[i * st] += rr[i * st];
