@@ -214,6 +214,8 @@ class NativeBinaryConv(nn.Module):
             residual, PReLU, shifts or ``pos_slope``). Default False.
     """
 
+    fuses_epilogue = True  # fuse_blocks may fuse the shortcut add and the activation
+
     def __init__(
         self,
         layer,
@@ -341,8 +343,13 @@ def _epilogue_act(act: nn.Module, channels: int) -> Optional[tuple]:
 
 
 def _fuse(conv, norm, act) -> Optional[tuple]:
-    """``(conv, act_after)``: the add and (if PReLU, RPReLU or Maxout) the activation fused."""
-    if not isinstance(conv, NativeBinaryConv) or not isinstance(norm, nn.Identity):
+    """``(conv, act_after)``: the add and (if PReLU, RPReLU or Maxout) the activation fused.
+
+    ``conv`` is a :class:`NativeBinaryConv` or any module with its epilogue interface
+    (``fuses_epilogue = True``, ``kind``, ``scale``, ``sign_output``, the activation attributes
+    and ``forward(x, residual)``): the OpenVINO export's marker convs fuse the same way.
+    """
+    if not getattr(conv, 'fuses_epilogue', False) or not isinstance(norm, nn.Identity):
         return None
     if conv.kind != 'conv2d' or conv.prelu is not None or conv.sign_output:
         return None

@@ -339,6 +339,17 @@ def test_native_nodes_chain_in_nhwc_without_transposes_between_them(round_trip):
     assert 'MMBinaryConv' in into and len(ops['Transpose']) < len(ops['MMBinaryConv'])
 
 
+def test_maxout_of_adabin_blocks_is_fused_into_the_nodes(round_trip):
+    """fuse_blocks takes the shortcut add and AdaBin's Maxout into every node (the round trip
+    above checks the numbers): no elementwise activation is left between them."""
+    ops = _ops(osp.join(round_trip['adabin_resnet20']['out'], 'model.xml'))
+    attrs = ops['MMBinaryConv']
+    fused = [a for a in attrs if a['has_pos_slope'] == '1']
+    assert fused and all(a['has_prelu'] == '1' and a['has_residual'] == '1' for a in fused)
+    assert len(fused) == len(attrs)  # every binary conv of this net sits in a Maxout block
+    assert 'Relu' not in ops and 'Negative' not in ops
+
+
 def test_unknown_layout_is_refused_by_the_op():
     import openvino as ov
 

@@ -173,7 +173,9 @@ def _mark(net):
     """A copy of ``net`` whose binary convs are marker convs, and the original layers in order.
 
     Returns:
-        ``(marked, layers)``: ``layers[i]`` is ``(path, DeployedBinaryConv)`` of marker ``i``.
+        ``(marked, layers)``: ``layers[i]`` is ``(path, DeployedBinaryConv, activation)`` of
+        marker ``i``; ``activation`` is what :func:`fuse_blocks` fused into it (``prelu``,
+        ``pre_shift``, ``post_shift``, ``pos_slope`` as float32 ``[O]`` or None), or None.
     """
     import copy
 
@@ -184,14 +186,29 @@ def _mark(net):
     from ..converter import DeployedBinaryConv
 
     class Marker(nn.Module):
-        """A conv of the layer's input and geometry, weights all ``MARKER_BASE + index``."""
+        """A conv of the layer's input and geometry, weights all ``MARKER_BASE + index``.
+
+        It has :class:`~mmbinary.ops.torch_ops.NativeBinaryConv`'s epilogue interface, so
+        :func:`~mmbinary.ops.torch_ops.fuse_blocks` fuses the shortcut add and the activation
+        of Bi-Real units into it: the trace then holds conv + add, and the activation's
+        parameters (``prelu``, ``pre_shift``, ``post_shift``, ``pos_slope``) go into the node.
+        """
+
+        fuses_epilogue = True
+        sign_output = False
 
         def __init__(self, layer, index):
             super().__init__()
             self.layer = layer  # read for its geometry; its buffers go unused in the trace
+            self.kind, self.scale = layer.kind, layer.scale
+            self.prelu = self.pre_shift = self.post_shift = self.pos_slope = None
             self.register_buffer('marker', torch.full(layer.code.shape, MARKER_BASE + index))
 
-        def forward(self, x):
+        def forward(self, x, residual=None):
+            y = self._conv(x)
+            return y if residual is None else y + residual
+
+        def _conv(self, x):
             m = self.layer
             if m.kind == 'conv2d':
                 return F.conv2d(x, self.marker, None, m.stride, m.padding, m.dilation, m.groups)
@@ -206,17 +223,31 @@ def _mark(net):
                 m.dilation,
             )
 
+    from mmbinary.ops.torch_ops import fuse_blocks
+
     marked = copy.deepcopy(net)
     if isinstance(marked, DeployedBinaryConv):  # the layer alone: give it a parent
         marked = nn.Sequential(marked)
-    layers = []
+    layers, markers = [], []
     for path, module in list(marked.named_modules()):
         if isinstance(module, DeployedBinaryConv) and module.kind != 'linear':
             parent, _, name = path.rpartition('.')
             owner = marked.get_submodule(parent) if parent else marked
-            setattr(owner, name, Marker(module, len(layers)))
+            markers.append(Marker(module, len(layers)))
+            setattr(owner, name, markers[-1])
             layers.append((path, module))
-    return marked, layers
+    fuse_blocks(marked)
+    epilogues = [_fused_activation(m) for m in markers]
+    return marked, [(path, layer, act) for (path, layer), act in zip(layers, epilogues)]
+
+
+def _fused_activation(marker) -> Optional[dict]:
+    """The activation fuse_blocks put into a marker (numpy ``[O]`` arrays), or None."""
+    names = ('prelu', 'pre_shift', 'post_shift', 'pos_slope')
+    act = {n: getattr(marker, n) for n in names}
+    if all(v is None for v in act.values()):
+        return None
+    return {n: None if v is None else v.detach().float().numpy().copy() for n, v in act.items()}
 
 
 _CONV_TYPES = (
@@ -338,7 +369,17 @@ def _fusable_prelu(node, out_channels: int):
     return sel, slope
 
 
-def _native_node(factory, x, layer, residual=None, prelu=None, layout='NCHW'):
+def _native_node(
+    factory,
+    x,
+    layer,
+    residual=None,
+    prelu=None,
+    layout='NCHW',
+    pre_shift=None,
+    post_shift=None,
+    pos_slope=None,
+):
     from ..packing import pack_code
 
     opset = require('openvino').opset13
@@ -353,8 +394,9 @@ def _native_node(factory, x, layer, residual=None, prelu=None, layout='NCHW'):
             inputs.append(opset.constant(value.numpy().astype(np.float32)).output(0))
     if residual is not None:
         inputs.append(residual)
-    if prelu is not None:
-        inputs.append(opset.constant(prelu).output(0))
+    for extra in (prelu, pre_shift, post_shift, pos_slope):
+        if extra is not None:
+            inputs.append(opset.constant(np.asarray(extra, np.float32)).output(0))
     attrs = dict(
         in_channels=cin_per_group * layer.groups,
         out_channels=out_channels,
@@ -366,6 +408,9 @@ def _native_node(factory, x, layer, residual=None, prelu=None, layout='NCHW'):
         has_mask_window_scale=int(layer.mask_window_scale is not None),
         has_residual=int(residual is not None),
         has_prelu=int(prelu is not None),
+        has_pre_shift=int(pre_shift is not None),
+        has_post_shift=int(post_shift is not None),
+        has_pos_slope=int(pos_slope is not None),
         layout=layout,
         **_direct_geometry(layer),
     )
@@ -377,7 +422,9 @@ def rewrite_native(model, layers, fuse: bool = True, layout: str = 'NHWC') -> Li
 
     Args:
         model: the converted model of a :func:`_mark`-ed network.
-        layers: ``[(path, DeployedBinaryConv)]`` of the markers, by marker index.
+        layers: ``[(path, DeployedBinaryConv, activation)]`` of the markers, by marker index
+            (:func:`_mark`); an activation fused there goes into the node with the shortcut
+            add after the marker.
         fuse (bool): fuse a following residual ``Add`` and ``PRelu`` into the node.
         layout (str): the nodes' memory layout. ``'NHWC'`` (default): each node reads and
             writes NHWC behind ``Transpose`` nodes; between two native nodes the pair cancels
@@ -425,19 +472,26 @@ def rewrite_native(model, layers, fuse: bool = True, layout: str = 'NHWC') -> Li
             f'and cannot be replaced by MMBinaryConv: {missing}; export with '
             '--binary-kernel openvino'
         )
-    for index, (_, layer) in enumerate(layers):
+    for index, (path, layer, fused) in enumerate(layers):
         (marker,) = found[index]
         x = marker.input_value(0)
-        last, residual, slope = marker, None, None
-        if fuse:
+        last, residual, act = marker, None, dict(fused or {})
+        if fuse or fused:
             add = _fusable_residual(marker)
             if add is not None:
                 last, residual = add[0], add[1]
-                act = _fusable_prelu(last, layer.out_channels)
-                if act is not None:
-                    last, slope = act
+                if not fused:  # a PReLU node after the add (fuse_blocks did not take it)
+                    found_prelu = _fusable_prelu(last, layer.out_channels)
+                    if found_prelu is not None:
+                        last, act['prelu'] = found_prelu
+            elif fused:  # its activation was taken out of the trace: it must go in here
+                raise DeployError(
+                    f'native binary kernel: the shortcut add after {path} was not found intact '
+                    'after the OpenVINO conversion, so its fused activation has nowhere to go; '
+                    'export with --binary-kernel openvino'
+                )
         if layout == 'NCHW':
-            node = _native_node(factory, x, layer, residual=residual, prelu=slope)
+            node = _native_node(factory, x, layer, residual=residual, **act)
             node.set_friendly_name(last.get_friendly_name())
             last.output(0).replace(node.output(0))
             continue
@@ -446,8 +500,8 @@ def rewrite_native(model, layers, fuse: bool = True, layout: str = 'NHWC') -> Li
             nhwc(x),
             layer,
             residual=None if residual is None else nhwc(residual),
-            prelu=slope,
             layout='NHWC',
+            **act,
         )
         node.set_friendly_name(last.get_friendly_name() + '/nhwc')
         back = opset.transpose(node.output(0), opset.constant(np.array([0, 3, 1, 2], np.int64)))
@@ -455,7 +509,7 @@ def rewrite_native(model, layers, fuse: bool = True, layout: str = 'NHWC') -> Li
         last.output(0).replace(back.output(0))
         to_nchw[back.get_friendly_name(), 0] = (back.output(0), node.output(0))
     model.validate_nodes_and_infer_types()
-    return [path for path, _ in layers]
+    return [entry[0] for entry in layers]
 
 
 def export(

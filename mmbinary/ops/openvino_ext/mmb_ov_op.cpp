@@ -12,7 +12,9 @@
 //   2 scale, 3 bias      f32 [out_channels]
 //   window_scale, mask_scale, mask_window_scale   f32 [out_channels]   (AdaBin's terms)
 //   residual             f32, the output's shape, added after the bias
-//   prelu                f32 [out_channels], PReLU slope applied last
+//   prelu                f32 [out_channels], PReLU slope (for y < 0), after the residual
+//   pre_shift, post_shift, pos_slope   f32 [out_channels]: RPReLU's shifts and the slope for
+//                        y >= 0 (Maxout), as in mmb_bconv_params
 // Output: f32 [N, out_channels, Ho, Wo] ([N, Ho, Wo, out_channels] with layout "NHWC").
 //
 // A transposed conv is given as its direct conv (packed format v1): input_dilations = its
@@ -126,7 +128,8 @@ class MMBinaryConv : public ov::op::Op {
     const bool nhwc = m_layout == "NHWC";
     const int cdim = nhwc ? 3 : 1, hdim = nhwc ? 1 : 2;
     const size_t expected = 4 + m_has_window_scale + m_has_mask_scale + m_has_mask_window_scale +
-                            m_has_residual + m_has_prelu;
+                            m_has_residual + m_has_prelu + m_has_pre_shift + m_has_post_shift +
+                            m_has_pos_slope;
     if (get_input_size() != expected)
       fail("expected " + std::to_string(expected) + " inputs for the has_* attributes, got " +
            std::to_string(get_input_size()));
@@ -190,6 +193,9 @@ class MMBinaryConv : public ov::op::Op {
     v.on_attribute("has_mask_window_scale", m_has_mask_window_scale);
     v.on_attribute("has_residual", m_has_residual);
     v.on_attribute("has_prelu", m_has_prelu);
+    v.on_attribute("has_pre_shift", m_has_pre_shift);
+    v.on_attribute("has_post_shift", m_has_post_shift);
+    v.on_attribute("has_pos_slope", m_has_pos_slope);
     v.on_attribute("layout", m_layout);
     return true;
   }
@@ -201,7 +207,7 @@ class MMBinaryConv : public ov::op::Op {
     if (choice.isa < 0) OPENVINO_THROW("MMBinaryConv: ", choice.error);
     const ov::Shape xs = inputs[0].get_shape();
     mmb_bconv_params p;
-    std::memset(&p, 0, sizeof(p));  // later fields (RPReLU shifts, sign_threshold): NULL, unused
+    std::memset(&p, 0, sizeof(p));  // fields not set below (sign_threshold): NULL, unused
     p.nhwc = m_layout == "NHWC";
     p.n = (int)xs[0];
     p.in_c = (int)xs[p.nhwc ? 3 : 1];
@@ -237,6 +243,9 @@ class MMBinaryConv : public ov::op::Op {
     if (m_has_mask_window_scale) p.mask_window_scale = inputs[k++].data<const float>();
     if (m_has_residual) p.residual = inputs[k++].data<const float>();
     if (m_has_prelu) p.prelu = inputs[k++].data<const float>();
+    if (m_has_pre_shift) p.pre_shift = inputs[k++].data<const float>();
+    if (m_has_post_shift) p.post_shift = inputs[k++].data<const float>();
+    if (m_has_pos_slope) p.pos_slope = inputs[k++].data<const float>();
     p.threads = kernel_threads();
 #if defined(MMB_HAVE_TBB)
     p.run = run_in_arena;
@@ -292,6 +301,7 @@ class MMBinaryConv : public ov::op::Op {
   float m_threshold = 0.0f;
   int64_t m_has_window_scale = 0, m_has_mask_scale = 0, m_has_mask_window_scale = 0;
   int64_t m_has_residual = 0, m_has_prelu = 0;
+  int64_t m_has_pre_shift = 0, m_has_post_shift = 0, m_has_pos_slope = 0;
   std::string m_layout = "NCHW";
   std::shared_ptr<Prepacked> m_prepacked = std::make_shared<Prepacked>();
 };
