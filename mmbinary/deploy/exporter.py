@@ -27,7 +27,7 @@ from ..version import __version__
 from .converter import DeployError, convert_model
 
 BACKENDS = ('openvino', 'onnx', 'packed')
-BINARY_KERNELS = ('openvino', 'native')  # OpenVINO: BinaryConvolution or mmbinary's MMBinaryConv
+BINARY_KERNELS = ('openvino', 'native', 'auto')  # OpenVINO: BinaryConvolution, MMBinaryConv, faster
 EXPORT_FORMAT, EXPORT_VERSION = 'mmbinary-deploy', 1
 
 
@@ -148,10 +148,11 @@ def export_model(
         input_shape (H, W): static input size; default from the config.
         precision (str): real-part precision (``'f32'``; OpenVINO also ``'bf16'``, ``'int8'``).
         exact_int8 (bool): OpenVINO: binary convs in the exact-INT8 form.
-        binary_kernel (str): OpenVINO: ``'openvino'`` (``BinaryConvolution``) or ``'native'``
+        binary_kernel (str): OpenVINO: ``'openvino'`` (``BinaryConvolution``), ``'native'``
             (``MMBinaryConv``, mmbinary's own 1-bit kernel; falls back to ``'openvino'`` with a
-            message if its extension cannot be built here). ``deploy.json`` records the one
-            written.
+            message if its extension cannot be built here) or ``'auto'`` (the faster of the two
+            on this machine: native on its AVX-512 path; the choice and why are logged).
+            ``deploy.json`` records the one written.
         force (bool): replace an existing ``out``.
         calibration_num (int): test-set images for INT8 calibration.
         log (callable): progress messages.

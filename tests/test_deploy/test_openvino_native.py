@@ -350,6 +350,26 @@ def test_maxout_of_adabin_blocks_is_fused_into_the_nodes(round_trip):
     assert 'Relu' not in ops and 'Negative' not in ops
 
 
+def test_auto_kernel_picks_native_only_on_the_avx512_path(tmp_path):
+    isa = openvino_ext.kernel_isa()
+    kernel, why = ov_backend.auto_binary_kernel(log=lambda s: None)
+    assert kernel == ('native' if isa == 'avx512' else 'openvino') and isa in why
+    assert ov_backend.auto_binary_kernel(exact_int8=True)[0] == 'openvino'
+    deployed, real = _layer(FORMS['c3_k3_p1'], seed=0)
+    logged = []
+    written = ov_backend.export(
+        _Block(deployed, real).eval(),
+        torch.randn(1, 3, 9, 7),
+        str(tmp_path),
+        binary_kernel='auto',
+        log=logged.append,
+    )
+    assert written['binary_kernel'] == kernel
+    assert f'binary kernel auto: {kernel} ({why})' in logged
+    ops = _ops(str(tmp_path / 'model.xml'))
+    assert ('MMBinaryConv' in ops) == (kernel == 'native')
+
+
 def test_unknown_layout_is_refused_by_the_op():
     import openvino as ov
 

@@ -395,8 +395,9 @@ def main(argv=None):
             '|---|---|---|---|---|',
         ]
         for label, name, threads, med, gmacs in layer_rows:
-            print(f'{label:32s} {name:28s} {threads}  {med:7.3f} ms  {gmacs:7.1f} G MAC/s')
-            lines.append(f'| {label} | {name} | {threads} | {med:.3f} | {gmacs:.1f} |')
+            # 3 significant digits: a tiny layer's rate must not print as 0.0
+            print(f'{label:32s} {name:28s} {threads}  {med:7.3f} ms  {gmacs:7.3g} G MAC/s')
+            lines.append(f'| {label} | {name} | {threads} | {med:.3g} | {gmacs:.3g} |')
     if args.markdown:
         tmp = args.markdown + '.tmp'
         with open(tmp, 'w') as f:

@@ -51,7 +51,8 @@ def parse_args(argv=None):
         choices=BINARY_KERNELS,
         help="openvino: the 1-bit convs as OpenVINO's BinaryConvolution (default); native: as "
         "mmbinary's MMBinaryConv extension op (its native kernel, built on first use; falls "
-        'back to BinaryConvolution with a message if it cannot be built)',
+        'back to BinaryConvolution with a message if it cannot be built); auto: the faster of '
+        'the two on this machine (native where its kernel runs the AVX-512 path), logged',
     )
     parser.add_argument('--calib-num', type=int, default=20, help='images for int8 calibration')
     parser.add_argument('--force', action='store_true', help='replace an existing --out folder')
@@ -71,6 +72,7 @@ def main(argv=None):
         )
     if args.binary_kernel == 'native' and args.exact_int8:
         sys.exit('error: --exact-int8 and --binary-kernel native are exclusive; choose one')
+    # (--binary-kernel auto with --exact-int8 writes the exact-INT8 form: BinaryConvolution side)
     try:
         export_model(
             args.config,

@@ -30,7 +30,7 @@ the layer's real input and geometry whose constant weight is the layer's marker 
 node built from the layer's own buffers. Binary linears stay float matmuls on +/-1 constants.
 """
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -43,7 +43,7 @@ BF16_WARNING = (
     'measured: the coco_tiny SBPN-18 went from AP 0.969 in f32 to 0.000). Check the AP of the '
     'export, or use --precision f32 / int8.'
 )
-BINARY_KERNELS = ('openvino', 'native')
+BINARY_KERNELS = ('openvino', 'native', 'auto')
 OP_TYPE = 'MMBinaryConv'
 MARKER_BASE = 4096.0  # marker weights: MARKER_BASE + layer index, exact in float32
 
@@ -512,6 +512,30 @@ def rewrite_native(model, layers, fuse: bool = True, layout: str = 'NHWC') -> Li
     return [entry[0] for entry in layers]
 
 
+def auto_binary_kernel(exact_int8: bool = False, log=print) -> Tuple[str, str]:
+    """``(kernel, why)``: the faster 1-bit kernel for this machine, as measured (README, Deploy).
+
+    ``'native'`` where the ``MMBinaryConv`` extension builds and its kernel runs the AVX-512
+    path (there it beat ``BinaryConvolution`` end to end for both SBPN-18 heads); else
+    ``'openvino'``: on the AVX2 and portable paths OpenVINO's own kernel was as fast or faster
+    with the real head, and exact-INT8 exports are a ``BinaryConvolution``-side form.
+    """
+    if exact_int8:
+        return 'openvino', 'the exact-INT8 form was asked for'
+    from mmbinary.ops import openvino_ext
+
+    ok, reason = openvino_ext.available(log=log)
+    if not ok:
+        return 'openvino', f'the native extension cannot be built here: {reason}'
+    try:
+        isa = openvino_ext.kernel_isa()
+    except (openvino_ext.NativeKernelUnavailable, OSError) as e:
+        return 'openvino', f'the native kernel cannot run here: {e}'
+    if isa != 'avx512':
+        return 'openvino', f'the native kernel runs its {isa} path here, not faster end to end'
+    return 'native', 'the native kernel runs its avx512 path here'
+
+
 def export(
     net,
     example,
@@ -533,9 +557,11 @@ def export(
             ``calibration``; the 1-bit convs are left alone).
         exact_int8 (bool): write the exact-INT8 form of the binary convs.
         calibration (list[np.ndarray], optional): inputs for NNCF (``precision='int8'``).
-        binary_kernel (str): ``'openvino'`` (``BinaryConvolution``) or ``'native'``
+        binary_kernel (str): ``'openvino'`` (``BinaryConvolution``), ``'native'``
             (``MMBinaryConv`` of :mod:`mmbinary.ops.openvino_ext`; if that extension cannot be
-            built here, one message is logged and the export falls back to ``'openvino'``).
+            built here, one message is logged and the export falls back to ``'openvino'``) or
+            ``'auto'`` (:func:`auto_binary_kernel`: the faster of the two on this machine,
+            logged with the reason).
 
     Returns:
         ``dict(files=[...], binary_convs=N, binary_kernel=...)``: the kernel actually written.
@@ -561,6 +587,9 @@ def export(
             'openvino back end: exact_int8 and binary_kernel native are two different forms of '
             'the binary convs; choose one'
         )
+    if binary_kernel == 'auto':
+        binary_kernel, why = auto_binary_kernel(exact_int8, log=log)
+        log(f'binary kernel auto: {binary_kernel} ({why})')
     if binary_kernel == 'native':
         from mmbinary.ops import openvino_ext
 
