@@ -8,7 +8,7 @@
 keeps its weights prepared for the chosen ISA path.
 
 ISA paths: ``'avx512'`` (VPOPCNTDQ), ``'avx2'``, ``'portable'``, chosen by CPUID; the
-environment variable ``MMBINARY_BCONV_ISA`` (``auto|avx512|avx2|portable``) or the ``isa``
+environment variable ``MMBINARY_BCONV_ISA`` (``auto|avx512|avx2|neon|portable``) or the ``isa``
 argument forces one, and a path the CPU lacks raises :class:`NativeKernelError` naming it and
 what the CPU has.
 """
@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-ISAS = ('portable', 'avx2', 'avx512')
+ISAS = ('portable', 'avx2', 'avx512', 'neon')  # the enum of mmb_bconv.h, in order
 ABI_VERSION = 1
 
 

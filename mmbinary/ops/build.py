@@ -56,9 +56,12 @@ def extra_flags() -> List[str]:
 
 
 def sources() -> Dict[str, List[str]]:
-    """``{source file: its extra flags}`` for this machine (non-x86: the portable file only)."""
+    """``{source file: its extra flags}`` for this machine (x86: portable + AVX2 + AVX-512;
+    AArch64: portable + NEON; elsewhere the portable file only)."""
     if is_x86():
         return dict(X86_SOURCES)
+    if platform.machine().lower() in ('aarch64', 'arm64'):
+        return {'mmb_bconv.cpp': [], 'mmb_bconv_neon.cpp': []}  # NEON is baseline on AArch64
     return {'mmb_bconv.cpp': []}
 
 

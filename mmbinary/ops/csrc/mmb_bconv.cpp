@@ -38,8 +38,8 @@ int fail(char *err, int errlen, const char *fmt, ...) {
   return -1;
 }
 
-const char *kNames[] = {"portable", "avx2", "avx512"};
-const int kNumIsa = 3;
+const char *kNames[] = {"portable", "avx2", "avx512", "neon"};
+const int kNumIsa = 4;
 
 #if defined(MMB_X86)
 unsigned long long xgetbv0() {
@@ -69,8 +69,11 @@ int hw_query(int isa) {
 // CPUID traps to the hypervisor in a VM (microseconds): asked once per path.
 int hw_supports(int isa) {
   static const int cached[3] = {hw_query(0), hw_query(1), hw_query(2)};
-  return cached[isa];
+  return isa < 3 ? cached[isa] : 0;
 }
+#elif defined(MMB_NEON)
+// Advanced SIMD is part of every AArch64 CPU (and of its OS ABI): nothing to ask
+int hw_supports(int isa) { return isa == MMB_ISA_PORTABLE || isa == MMB_ISA_NEON; }
 #else
 int hw_supports(int isa) { return isa == MMB_ISA_PORTABLE; }
 #endif
@@ -93,6 +96,7 @@ bool hidden(int isa) {
 const char *requirement(int isa) {
   if (isa == MMB_ISA_AVX512) return "AVX-512 F/DQ/BW/VL + VPOPCNTDQ with OS ZMM state";
   if (isa == MMB_ISA_AVX2) return "AVX2 + POPCNT with OS YMM state";
+  if (isa == MMB_ISA_NEON) return "an AArch64 CPU (Advanced SIMD)";
   return "nothing";
 }
 
@@ -109,6 +113,9 @@ const mmb_isa_fns *fns_of(int isa) {
 #if defined(MMB_X86)
   if (isa == MMB_ISA_AVX512) return &mmb_fns_avx512;
   if (isa == MMB_ISA_AVX2) return &mmb_fns_avx2;
+#endif
+#if defined(MMB_NEON)
+  if (isa == MMB_ISA_NEON) return &mmb_fns_neon;
 #endif
   return isa == MMB_ISA_PORTABLE ? &mmb_fns_portable : nullptr;
 }
@@ -155,8 +162,8 @@ void epilogue_portable(const mmb_ctx *c, int n, int g, int oy0, int oy1, const i
 int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
   if (!p) return fail(err, errlen, "mmb_bconv: params is NULL");
   if (isa < 0 || isa >= kNumIsa)
-    return fail(err, errlen, "mmb_bconv: isa must be 0 (portable), 1 (avx2) or 2 (avx512), got %d",
-                isa);
+    return fail(err, errlen,
+                "mmb_bconv: isa must be 0 (portable), 1 (avx2), 2 (avx512) or 3 (neon), got %d", isa);
   if (!mmb_cpu_supports(isa)) {
     char has[64];
     has_list(has, sizeof has);
@@ -798,7 +805,7 @@ int mmb_select_isa(const char *forced, char *err, int errlen) {
                   forced, src, requirement(i), has);
     }
   return fail(err, errlen,
-              "mmb_bconv: unknown ISA path '%s' (%s); allowed: auto, avx512, avx2, portable",
+              "mmb_bconv: unknown ISA path '%s' (%s); allowed: auto, avx512, avx2, neon, portable",
               forced, src);
 }
 

@@ -3,8 +3,9 @@
  * No OpenVINO / PyTorch headers anywhere in csrc/: the core builds with a plain C++17 compiler.
  * Sources: mmb_bconv.cpp (dispatch, packing, tables, threads, epilogue, portable kernel),
  * mmb_bconv_avx2.cpp (compile with -mavx2), mmb_bconv_avx512.cpp (compile with -mavx512f
- * -mavx512bw -mavx512vl -mavx512dq -mavx512vpopcntdq); on a non-x86 target the two ISA files
- * compile to nothing and only the portable path exists.
+ * -mavx512bw -mavx512vl -mavx512dq -mavx512vpopcntdq), mmb_bconv_neon.cpp (AArch64, no flags);
+ * each ISA file compiles to nothing on another architecture (x86: avx2 + avx512 + portable;
+ * AArch64: neon + portable; elsewhere portable only).
  *
  * Semantics (docs/deploy.md sections 1 and 3): the input bit is (x >= threshold), sign(0) = +1;
  * the weight is the packed format v1; padded taps (and the zeros a transposed conv inserts) are
@@ -29,15 +30,15 @@ extern "C" {
 #endif
 
 #define MMB_BCONV_ABI_VERSION 1
-enum { MMB_ISA_PORTABLE = 0, MMB_ISA_AVX2 = 1, MMB_ISA_AVX512 = 2 };
+enum { MMB_ISA_PORTABLE = 0, MMB_ISA_AVX2 = 1, MMB_ISA_AVX512 = 2, MMB_ISA_NEON = 3 };
 
 MMB_API int mmb_abi_version(void);                     /* MMB_BCONV_ABI_VERSION of the built library */
-MMB_API const char *mmb_isa_name(int isa);             /* "portable", "avx2", "avx512"; "?" otherwise */
+MMB_API const char *mmb_isa_name(int isa);             /* "portable", "avx2", "avx512", "neon"; "?" otherwise */
 /* CPUID (+ OS xsave state): 1 if this CPU runs the path, else 0. The environment variable
    MMBINARY_BCONV_HIDE_ISA (comma list, e.g. "avx512,avx2") hides paths, to test the error of a
    CPU that lacks one. */
 MMB_API int mmb_cpu_supports(int isa);
-/* forced: NULL -> env MMBINARY_BCONV_ISA (auto|avx512|avx2|portable), unset/auto -> best supported.
+/* forced: NULL -> env MMBINARY_BCONV_ISA (auto|avx512|avx2|neon|portable), unset/auto -> best supported.
    Returns the isa, or -1 with a message in err naming the requested path and what the CPU has. */
 MMB_API int mmb_select_isa(const char *forced, char *err, int errlen);
 

@@ -78,42 +78,14 @@ inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint6
   }
 }
 
-template <int OB>
-inline void block_p(int P, const mmb_ctx *c, const uint64_t *xb, size_t step, const uint64_t *wb,
-                    size_t wstride, int32_t *cnt, int ldc, int ox0, int o0) {
-  switch (P) {
-    case 8: block<8, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
-    case 7: block<7, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
-    case 6: block<6, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
-    case 5: block<5, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
-    case 4: block<4, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
-    case 3: block<3, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
-    case 2: block<2, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
-    default: block<1, OB>(c, xb, step, wb, wstride, cnt, ldc, ox0, o0); break;
-  }
-}
-
 void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
-  const mmb_bconv_params *p = c->p;
-  const int wo = p->out_w, K = c->K, nob = c->nob;
-  const uint64_t *xrow =
-      c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) * c->wp) * c->pix;
-  const size_t step = (size_t)p->stride_w * c->pix, wstride = (size_t)K * kLanes;
-  const uint64_t *wg = c->wrep + (size_t)g * nob * wstride;
-  for (int b0 = 0; b0 < nob; b0 += MMB_AVX512_OB) {
-    const int ob = nob - b0 >= MMB_AVX512_OB ? MMB_AVX512_OB : nob - b0;
-    for (int ox0 = 0; ox0 < wo; ox0 += 8) {
-      const int P = wo - ox0 >= 8 ? 8 : wo - ox0;
-      const uint64_t *xb = xrow + ox0 * step;
-      const uint64_t *wb = wg + (size_t)b0 * wstride;
-      if (ob == 3)
-        block_p<3>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
-      else if (ob == 2)
-        block_p<2>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
-      else
-        block_p<1>(P, c, xb, step, wb, wstride, cnt, ldc, ox0, b0 * kLanes);
-    }
-  }
+  const size_t wstride = (size_t)c->K * kLanes;
+  mmb_count_row_t<MMB_AVX512_OB, 8>(
+      c, n, g, oy, wstride,
+      [&](auto P, auto OB, const uint64_t *xb, size_t step, const uint64_t *wb, int ox0, int o0) {
+        block<decltype(P)::value, decltype(OB)::value>(c, xb, step, wb, wstride, cnt, ldc, ox0,
+                                                       o0);
+      });
 }
 
 void repack(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {

@@ -73,6 +73,10 @@ typedef struct {
 extern const mmb_isa_fns mmb_fns_avx2;
 extern const mmb_isa_fns mmb_fns_avx512;
 #endif
+#if defined(__aarch64__)
+#define MMB_NEON 1
+extern const mmb_isa_fns mmb_fns_neon;
+#endif
 extern const mmb_isa_fns mmb_fns_portable;
 
 /* Short output rows written densely: tables expanded over the rows (long epilogue loops); else
@@ -82,6 +86,47 @@ static inline int mmb_expanded(const mmb_bconv_params *p, int phase) {
 }
 
 /* ---- helpers compiled per ISA ---- */
+
+/* The row driver of every count kernel: the group's output channels in groups of c->lanes,
+   blocks of up to MaxOB groups x MaxP output columns; blk(P, OB, xb, step, wb, ox0, o0) counts
+   one block with P and OB as compile-time constants (mmb_int), so each ISA's block template is
+   unrolled for every block size. wstride: words between two channel groups' weights. */
+template <int V>
+struct mmb_int {
+  static constexpr int value = V;
+};
+
+template <int N, class F>
+static inline void mmb_dispatch(int v, F &&f) {  // f(mmb_int<v>()) for 1 <= v <= N
+  if constexpr (N > 1) {
+    if (v < N) {
+      mmb_dispatch<N - 1>(v, f);
+      return;
+    }
+  }
+  f(mmb_int<N>());
+}
+
+template <int MaxOB, int MaxP, class Block>
+static inline void mmb_count_row_t(const mmb_ctx *c, int n, int g, int oy, size_t wstride,
+                                   Block &&blk) {
+  const mmb_bconv_params *p = c->p;
+  const int wo = p->out_w, nob = c->nob;
+  const uint64_t *xrow =
+      c->xbuf + ((((size_t)n * p->groups + g) * c->hp + (size_t)oy * p->stride_h) * c->wp) * c->pix;
+  const size_t step = (size_t)p->stride_w * c->pix;
+  const uint64_t *wg = c->wrep + (size_t)g * nob * wstride;
+  for (int b0 = 0; b0 < nob; b0 += MaxOB) {
+    const int ob = nob - b0 >= MaxOB ? MaxOB : nob - b0;
+    for (int ox0 = 0; ox0 < wo; ox0 += MaxP) {
+      const int P = wo - ox0 >= MaxP ? MaxP : wo - ox0;
+      const uint64_t *xb = xrow + ox0 * step, *wb = wg + (size_t)b0 * wstride;
+      mmb_dispatch<MaxOB>(ob, [&](auto OB) {
+        mmb_dispatch<MaxP>(P, [&](auto PC) { blk(PC, OB, xb, step, wb, ox0, b0 * c->lanes); });
+      });
+    }
+  }
+}
 
 static inline void mmb_repack_generic(const mmb_ctx *c, const uint64_t *w, uint64_t *out,
                                       int lanes) {
