@@ -126,11 +126,7 @@ inline int popcount64(uint64_t v) { return __builtin_popcountll(v); }
 void repack_portable(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
   mmb_repack_generic(c, w, out, 1);
 }
-int popcount_portable(const uint64_t *w, int n) {
-  int s = 0;
-  for (int i = 0; i < n; ++i) s += popcount64(w[i]);
-  return s;
-}
+int popcount_portable(const uint64_t *w, int n) { return mmb_popcount_words(w, n); }
 void pack_portable(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1,
                    uint64_t *tmp) {
   if (c->nhwc)

@@ -94,11 +94,7 @@ void repack(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
         }
     }
 }
-int popcount(const uint64_t *w, int n) {
-  int s = 0;
-  for (int i = 0; i < n; ++i) s += (int)_mm_popcnt_u64(w[i]);
-  return s;
-}
+int popcount(const uint64_t *w, int n) { return mmb_popcount_words(w, n); }
 // Up to 32 pixels of a row at a time: per channel one compare per 8 pixels, AND with the
 // channel's bit, OR into the low or high 32-bit half of the pixel words (the channel loop reads
 // each input row contiguously); then the halves are joined into words and split into their

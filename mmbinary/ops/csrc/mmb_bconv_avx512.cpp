@@ -91,11 +91,7 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
 void repack(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
   mmb_repack_generic(c, w, out, kLanes);
 }
-int popcount(const uint64_t *w, int n) {
-  int s = 0;
-  for (int i = 0; i < n; ++i) s += (int)_mm_popcnt_u64(w[i]);
-  return s;
-}
+int popcount(const uint64_t *w, int n) { return mmb_popcount_words(w, n); }
 // Up to 64 pixels of a row at a time (8 registers of 8 pixel words): per channel, one compare
 // per 8 pixels -> 8-bit mask -> masked OR of the channel's bit into those pixel words (no
 // bit-matrix transpose); the channel loop reads each input row contiguously.

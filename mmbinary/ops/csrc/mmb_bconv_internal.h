@@ -128,6 +128,13 @@ static inline void mmb_count_row_t(const mmb_ctx *c, int n, int g, int oy, size_
   }
 }
 
+/* popcount of n words (POPCNT where the file's flags allow it) */
+static inline int mmb_popcount_words(const uint64_t *w, int n) {
+  int s = 0;
+  for (int i = 0; i < n; ++i) s += __builtin_popcountll(w[i]);
+  return s;
+}
+
 static inline void mmb_repack_generic(const mmb_ctx *c, const uint64_t *w, uint64_t *out,
                                       int lanes) {
   const int K = c->K, opg = c->opg, nob = c->nob, G = c->p->groups;

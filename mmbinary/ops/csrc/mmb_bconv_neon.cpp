@@ -68,11 +68,7 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
 void repack(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
   mmb_repack_generic(c, w, out, kLanes);
 }
-int popcount(const uint64_t *w, int n) {
-  int s = 0;
-  for (int i = 0; i < n; ++i) s += __builtin_popcountll(w[i]);
-  return s;
-}
+int popcount(const uint64_t *w, int n) { return mmb_popcount_words(w, n); }
 void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint64_t *tmp) {
   if (c->nhwc)
     mmb_pack_nhwc_t(c, x, n, g, iy0, iy1, mmb_bits_generic);
