@@ -7,8 +7,9 @@
 :class:`~mmbinary.deploy.converter.DeployedBinaryConv` (conv, transposed conv or linear) and
 keeps its weights prepared for the chosen ISA path.
 
-ISA paths: ``'avx512'`` (VPOPCNTDQ), ``'avx2'``, ``'portable'``, chosen by CPUID; the
-environment variable ``MMBINARY_BCONV_ISA`` (``auto|avx512|avx2|neon|portable``) or the ``isa``
+ISA paths: ``'amx'`` (the ±1 products as int8 tiles), ``'avx512'`` (VPOPCNTDQ), ``'avx2'``,
+``'neon'``, ``'portable'``, chosen by CPUID; the environment variable ``MMBINARY_BCONV_ISA``
+(``auto|amx|avx512|avx2|neon|portable``) or the ``isa``
 argument forces one, and a path the CPU lacks raises :class:`NativeKernelError` naming it and
 what the CPU has.
 """
@@ -20,7 +21,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-ISAS = ('portable', 'avx2', 'avx512', 'neon')  # the enum of mmb_bconv.h, in order
+ISAS = ('portable', 'avx2', 'avx512', 'neon', 'amx')  # the enum of mmb_bconv.h, in order
 ABI_VERSION = 1
 
 
@@ -156,7 +157,8 @@ def cpu_supports(isa: str) -> bool:
 
 
 def supported_isas() -> Tuple[str, ...]:
-    """The ISA paths this CPU runs, best first."""
+    """The ISA paths this CPU runs, newest first (``auto`` picks the first but ``'amx'``,
+    which runs only when forced)."""
     return tuple(i for i in reversed(ISAS) if cpu_supports(i))
 
 

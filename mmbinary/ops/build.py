@@ -8,7 +8,7 @@ folder keyed by a hash of the sources, the compiler's version and the flags::
 It is built on first use (one line on stderr) or by ``python -m mmbinary.ops.build`` (what
 ``tools/setup_env.sh`` runs), rebuilt only when that hash changes, and written atomically (a
 temporary file renamed into place), so two processes never load a half-written library. The
-AVX2 and AVX-512 paths are separate translation units with their own ``-m`` flags, chosen at
+AVX2, AVX-512 and AMX paths are separate translation units with their own ``-m`` flags, chosen at
 run time by CPUID, so the library loads on any x86-64; elsewhere only the portable path is
 built.
 """
@@ -25,20 +25,23 @@ from typing import Dict, List, Optional
 
 CSRC = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc')
 LIB_NAME = 'libmmb_bconv.so'
-HEADERS = ('mmb_bconv.h', 'mmb_bconv_internal.h')
+HEADERS = ('mmb_bconv.h', 'mmb_bconv_internal.h', 'mmb_bconv_avx512_pack.h')
 BASE_FLAGS = ['-O3', '-std=c++17', '-fPIC', '-ffp-contract=off', '-fvisibility=hidden']
+AVX512_FLAGS = [
+    '-mavx512f',
+    '-mavx512dq',
+    '-mavx512bw',
+    '-mavx512vl',
+    '-mavx512vpopcntdq',
+    '-mavx2',
+    '-mpopcnt',
+]
 X86_SOURCES = {
     'mmb_bconv.cpp': [],
     'mmb_bconv_avx2.cpp': ['-mavx2', '-mpopcnt'],
-    'mmb_bconv_avx512.cpp': [
-        '-mavx512f',
-        '-mavx512dq',
-        '-mavx512bw',
-        '-mavx512vl',
-        '-mavx512vpopcntdq',
-        '-mavx2',
-        '-mpopcnt',
-    ],
+    'mmb_bconv_avx512.cpp': AVX512_FLAGS,
+    # AMX intrinsics: g++ >= 11 / clang >= 12
+    'mmb_bconv_amx.cpp': [*AVX512_FLAGS, '-mamx-tile', '-mamx-int8'],
 }
 
 

@@ -38,7 +38,7 @@ from .test_converter import BINARIZERS, _input
 pytest.importorskip('openvino')
 ov_backend = pytest.importorskip('mmbinary.deploy.backends.openvino')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-ISAS = ('portable', 'avx2', 'avx512', 'neon')
+ISAS = ('portable', 'avx2', 'avx512', 'neon', 'amx')
 
 # name: (kind, cin, cout, kernel, stride, padding, dilation or output_padding, groups, binarizer)
 FORMS = {

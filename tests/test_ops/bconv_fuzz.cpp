@@ -16,7 +16,7 @@ int main(int argc, char **argv) {
   std::mt19937 rng(1);
   auto R = [&](int a, int b) { return a + (int)(rng() % (unsigned)(b - a + 1)); };
   char err[512];
-  int bad = 0, runs = 0, per_isa[MMB_ISA_NEON + 1] = {0};
+  int bad = 0, runs = 0, per_isa[MMB_ISA_AMX + 1] = {0};
   for (int it = 0; it < iterations; ++it) {
     mmb_bconv_params p;
     memset(&p, 0, sizeof p);
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
             ref[p.nhwc ? (((size_t)n * p.out_h + oy) * p.out_w + ox) * p.out_c + o
                        : (((size_t)n * p.out_c + o) * p.out_h + oy) * p.out_w + ox] = y;
           }
-    for (int isa = 0; isa <= MMB_ISA_NEON; ++isa) {
+    for (int isa = 0; isa <= MMB_ISA_AMX; ++isa) {
       if (!mmb_cpu_supports(isa)) continue;
       std::vector<float> y(ref.size(), -999.f);
       std::vector<uint64_t> blob;
@@ -142,7 +142,7 @@ int main(int argc, char **argv) {
         }
     }
   }
-  for (int isa = 0; isa <= MMB_ISA_NEON; ++isa)
+  for (int isa = 0; isa <= MMB_ISA_AMX; ++isa)
     if (per_isa[isa]) printf("isa %s: %d runs\n", mmb_isa_name(isa), per_isa[isa]);
   printf("runs %d mismatches %d\n", runs, bad);
   return bad != 0;

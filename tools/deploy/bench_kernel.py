@@ -41,7 +41,12 @@ SHAPES = {
     'imagenet-256x14x14': (256, 14, 14),
     'imagenet-512x7x7': (512, 7, 7),
 }
-MAC_PER_CYCLE = {'avx512': 512 * 2 / 3, 'avx2': 256 * 2 / 3}
+MAC_PER_CYCLE = {'amx': 1024, 'avx512': 512 * 2 / 3, 'avx2': 256 * 2 / 3}
+LIMIT_BASIS = {
+    'amx': 'one 16x16x64 int8 tile multiply (TDPBSSD) per 16 cycles',
+    'avx512': 'one xor + popcount + add per 512 MACs (512-bit vectors), 2 vector ports',
+    'avx2': 'one xor + popcount + add per 256 MACs (256-bit vectors), 2 vector ports',
+}
 
 
 def parse_args(argv=None):
@@ -214,16 +219,14 @@ def main(argv=None):
     lines = [
         f'CPU: {model}; ISA paths: {", ".join(ops.supported_isas())} (auto: {ops.select_isa()}); '
         f'our layout: {args.layout}',
-        f'clock: {hz / 1e9:.2f} GHz measured (timed chain of dependent adds, 1 per cycle); '
+        f'clock: {hz / 1e9:.2f} GHz measured (timed chain of dependent register adds, 1 per cycle); '
         f'/proc/cpuinfo: {mhz or "?"} MHz',
     ]
     for isa in isas:
         if isa in MAC_PER_CYCLE:
-            bits = 512 if isa == 'avx512' else 256
             lines.append(
-                f'popcount limit {isa}, 1 thread: {MAC_PER_CYCLE[isa]:.0f} MAC/cycle x clock = '
-                f'{MAC_PER_CYCLE[isa] * hz / 1e9:.0f} G MAC/s (assumes one xor + popcount + add '
-                f'per {bits} MACs ({bits}-bit vectors), 2 vector ports)'
+                f'arithmetic limit {isa}, 1 thread: {MAC_PER_CYCLE[isa]:.0f} MAC/cycle x clock = '
+                f'{MAC_PER_CYCLE[isa] * hz / 1e9:.0f} G MAC/s (assumes {LIMIT_BASIS[isa]})'
             )
     print('\n'.join(lines), flush=True)
     child = {}
@@ -294,7 +297,8 @@ def main(argv=None):
                 total = pack + count + epi
                 line = (
                     f'  {name} {isa}, 1 thread: pack {pack:.1f} us ({pack / total:.0%}), '
-                    f'XNOR-popcount {count:.1f} us ({count / total:.0%}, '
+                    f'{"tile dot products" if isa == "amx" else "XNOR-popcount"} '
+                    f'{count:.1f} us ({count / total:.0%}, '
                     f'{macs / count / 1e3:.0f} G MAC/s), epilogue {epi:.1f} us ({epi / total:.0%})'
                 )
                 breakdowns.append(line)

@@ -3,7 +3,8 @@
  * No OpenVINO / PyTorch headers anywhere in csrc/: the core builds with a plain C++17 compiler.
  * Sources: mmb_bconv.cpp (dispatch, packing, tables, threads, epilogue, portable kernel),
  * mmb_bconv_avx2.cpp (compile with -mavx2), mmb_bconv_avx512.cpp (compile with -mavx512f
- * -mavx512bw -mavx512vl -mavx512dq -mavx512vpopcntdq), mmb_bconv_neon.cpp (AArch64, no flags);
+ * -mavx512bw -mavx512vl -mavx512dq -mavx512vpopcntdq), mmb_bconv_amx.cpp (the same plus
+ * -mamx-tile -mamx-int8), mmb_bconv_neon.cpp (AArch64, no flags);
  * each ISA file compiles to nothing on another architecture (x86: avx2 + avx512 + portable;
  * AArch64: neon + portable; elsewhere portable only).
  *
@@ -30,15 +31,19 @@ extern "C" {
 #endif
 
 #define MMB_BCONV_ABI_VERSION 1
-enum { MMB_ISA_PORTABLE = 0, MMB_ISA_AVX2 = 1, MMB_ISA_AVX512 = 2, MMB_ISA_NEON = 3 };
+/* MMB_ISA_AMX: the +/-1 products as int8 tiles (TDPBSSD) instead of XNOR-popcount; the weights
+   stay 1-bit in memory and are expanded to int8 per tile in cache; same results bit for bit.
+   Opt-in (forced only): measured no faster than MMB_ISA_AVX512 on Sapphire Rapids. */
+enum { MMB_ISA_PORTABLE = 0, MMB_ISA_AVX2 = 1, MMB_ISA_AVX512 = 2, MMB_ISA_NEON = 3, MMB_ISA_AMX = 4 };
 
 MMB_API int mmb_abi_version(void);                     /* MMB_BCONV_ABI_VERSION of the built library */
-MMB_API const char *mmb_isa_name(int isa);             /* "portable", "avx2", "avx512", "neon"; "?" otherwise */
+MMB_API const char *mmb_isa_name(int isa);             /* "portable", "avx2", "avx512", "neon", "amx"; "?" otherwise */
 /* CPUID (+ OS xsave state): 1 if this CPU runs the path, else 0. The environment variable
    MMBINARY_BCONV_HIDE_ISA (comma list, e.g. "avx512,avx2") hides paths, to test the error of a
    CPU that lacks one. */
 MMB_API int mmb_cpu_supports(int isa);
-/* forced: NULL -> env MMBINARY_BCONV_ISA (auto|avx512|avx2|neon|portable), unset/auto -> best supported.
+/* forced: NULL -> env MMBINARY_BCONV_ISA (auto|amx|avx512|avx2|neon|portable), unset/auto -> best
+   supported (amx only when forced: it measures no faster than avx512).
    Returns the isa, or -1 with a message in err naming the requested path and what the CPU has. */
 MMB_API int mmb_select_isa(const char *forced, char *err, int errlen);
 

@@ -185,6 +185,6 @@ void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *c
 
 }  // namespace
 
-const mmb_isa_fns mmb_fns_avx2 = {kLanes, 1, repack, popcount, pack, count_row, epilogue};
+const mmb_isa_fns mmb_fns_avx2 = {kLanes, 1, 2, 2, 0, repack, popcount, pack, count_row, epilogue};
 
 #endif  // MMB_X86

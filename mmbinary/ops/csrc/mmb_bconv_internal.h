@@ -55,6 +55,9 @@ static inline size_t mmb_cnt_at(const mmb_ctx *c, int ldc, int o, int ox) {
 typedef struct {
   int lanes;
   int split;                          /* 1: the buffer holds (x & 0x0f..), (x >> 4 & 0x0f..) */
+  int xmul;                           /* buffer words per input word: 1, 2 (split), 8 (int8 +/-1) */
+  int wmul;                           /* weight words per lane and reduction step: 1, 2 (split) */
+  uint64_t fill;                      /* the grid's padded / inserted taps: 0 bits, or int8 -1s */
   /* weights [out_c][K] -> wrep [g][nob][K][lanes] (padded lanes 0) */
   void (*repack)(const mmb_ctx *c, const uint64_t *w, uint64_t *out);
   int (*popcount)(const uint64_t *w, int nwords);
@@ -66,12 +69,19 @@ typedef struct {
      (oy - oy0) * out_w) and pcx ([rows][out_w] window popcounts or NULL) */
   void (*epilogue_rows)(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt,
                         int ldc, const int32_t *pcx, float *y);
+  /* optional (NULL: count_row per row, popcount): the counts of rows oy0 <= oy < oy1 at once,
+     row oy at (oy - oy0) * out_w columns (out_w * opg in NHWC); the number of +1 inputs in
+     nwords buffer words (window sums, where the buffer is not bits) */
+  void (*count_rows)(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, int ldc);
+  int (*popcount_x)(const uint64_t *x, int nwords);
+  int chunk;                          /* outputs per row chunk (0: 16384) */
 } mmb_isa_fns;
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #define MMB_X86 1
 extern const mmb_isa_fns mmb_fns_avx2;
 extern const mmb_isa_fns mmb_fns_avx512;
+extern const mmb_isa_fns mmb_fns_amx;
 #endif
 #if defined(__aarch64__)
 #define MMB_NEON 1
@@ -149,8 +159,21 @@ static inline void mmb_repack_generic(const mmb_ctx *c, const uint64_t *w, uint6
     }
 }
 
-static inline void mmb_pack_generic(const mmb_ctx *c, const float *x, int n, int g, int iy0,
-                                    int iy1, uint64_t *tmp) {
+/* Word wd (channels 64 wd ..) of a pixel whose buffer words start at dst, as bits (split into
+   nibble halves where the ISA splits); the int8 path passes its own store. */
+static inline void mmb_store_word(const mmb_ctx *c, uint64_t *dst, int wd, uint64_t v) {
+  const uint64_t m4 = 0x0f0f0f0f0f0f0f0full;
+  if (c->pix == c->words) {
+    dst[wd] = v;
+  } else {
+    dst[wd] = v & m4;
+    dst[c->words + wd] = (v >> 4) & m4;
+  }
+}
+
+template <class Store>
+static inline void mmb_pack_generic_t(const mmb_ctx *c, const float *x, int n, int g, int iy0,
+                                      int iy1, uint64_t *tmp, Store store) {
   const mmb_bconv_params *p = c->p;
   const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg;
   const float t = p->threshold;
@@ -165,33 +188,29 @@ static inline void mmb_pack_generic(const mmb_ctx *c, const float *x, int n, int
     const int r = p->pad_top + iy * p->in_dil_h, pix = c->pix;
     if (r < 0 || r >= c->hp) continue;
     uint64_t *row = c->xbuf + ((((size_t)n * p->groups + g) * c->hp + r) * c->wp) * pix;
-    const uint64_t m4 = 0x0f0f0f0f0f0f0f0full;
     for (int ix = 0; ix < W; ++ix) {
       const int q = p->pad_left + ix * p->in_dil_w;
       if (q < 0 || q >= c->wp) continue;
-      uint64_t *dst = row + (size_t)q * pix;
-      for (int wd = 0; wd < words; ++wd) {
-        const uint64_t v = tmp[(size_t)wd * W + ix];
-        if (pix == words) {
-          dst[wd] = v;
-        } else {
-          dst[wd] = v & m4;
-          dst[words + wd] = (v >> 4) & m4;
-        }
-      }
+      for (int wd = 0; wd < words; ++wd)
+        store(row + (size_t)q * pix, wd, tmp[(size_t)wd * W + ix]);
     }
   }
 }
 
+static inline void mmb_pack_generic(const mmb_ctx *c, const float *x, int n, int g, int iy0,
+                                    int iy1, uint64_t *tmp) {
+  mmb_pack_generic_t(c, x, n, g, iy0, iy1, tmp,
+                     [c](uint64_t *dst, int wd, uint64_t v) { mmb_store_word(c, dst, wd, v); });
+}
+
 /* NHWC input: the words of one pixel's channels come from one contiguous run of floats;
    bits(xp, n, t) returns the word of xp[0 .. n) (n <= 64), bit j = xp[j] >= t, each ISA its own. */
-template <class Bits>
+template <class Bits, class Store>
 static inline void mmb_pack_nhwc_t(const mmb_ctx *c, const float *x, int n, int g, int iy0,
-                                   int iy1, Bits bits) {
+                                   int iy1, Bits bits, Store store) {
   const mmb_bconv_params *p = c->p;
   const int W = p->in_w, H = p->in_h, words = c->words, cpg = c->cpg, pix = c->pix;
   const float t = p->threshold;
-  const uint64_t m4 = 0x0f0f0f0f0f0f0f0full;
   for (int iy = iy0; iy < iy1; ++iy) {
     const int r = p->pad_top + iy * p->in_dil_h;
     if (r < 0 || r >= c->hp) continue;
@@ -203,16 +222,17 @@ static inline void mmb_pack_nhwc_t(const mmb_ctx *c, const float *x, int n, int 
       uint64_t *dst = row + (size_t)q * pix;
       for (int wd = 0; wd < words; ++wd) {
         const int c1 = cpg - 64 * wd >= 64 ? 64 : cpg - 64 * wd;
-        const uint64_t v = bits(xp + 64 * wd, c1, t);
-        if (pix == words) {
-          dst[wd] = v;
-        } else {
-          dst[wd] = v & m4;
-          dst[words + wd] = (v >> 4) & m4;
-        }
+        store(dst, wd, bits(xp + 64 * wd, c1, t));
       }
     }
   }
+}
+
+template <class Bits>
+static inline void mmb_pack_nhwc_t(const mmb_ctx *c, const float *x, int n, int g, int iy0,
+                                   int iy1, Bits bits) {
+  mmb_pack_nhwc_t(c, x, n, g, iy0, iy1, bits,
+                  [c](uint64_t *dst, int wd, uint64_t v) { mmb_store_word(c, dst, wd, v); });
 }
 
 static inline uint64_t mmb_bits_generic(const float *xp, int n, float t) {

@@ -82,6 +82,6 @@ void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *c
 
 }  // namespace
 
-const mmb_isa_fns mmb_fns_neon = {kLanes, 0, repack, popcount, pack, count_row, epilogue};
+const mmb_isa_fns mmb_fns_neon = {kLanes, 0, 1, 1, 0, repack, popcount, pack, count_row, epilogue};
 
 #endif  // __aarch64__
