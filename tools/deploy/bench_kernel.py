@@ -12,10 +12,12 @@ layout of our kernel's input and output: ``NHWC`` (default; what ``MMBinaryConv`
 OpenVINO graph) or ``NCHW``; OpenVINO's single-layer models take NCHW float input.
 
 Printed first: the CPU model, the ISA paths, the clock measured by a timed chain of dependent
-adds (one per cycle) and /proc/cpuinfo's MHz, and the XNOR-popcount arithmetic limit derived
-from the measured clock: 512 binary MACs per xor + popcount + add on 512-bit vectors with two
-vector ports (341 MAC / cycle) for AVX-512; the same count on 256-bit vectors (171 / cycle) for
-AVX2 (which has no vector popcount: its nibble-table popcount needs ~8 ops, not 1).
+register adds (one per cycle; add-immediate chains are folded at rename on Golden Cove and
+later cores) and /proc/cpuinfo's MHz, and the arithmetic limit derived from the measured clock:
+512 binary MACs per xor + popcount + add on 512-bit vectors with two vector ports (341 MAC /
+cycle) for AVX-512; the same count on 256-bit vectors (171 / cycle) for AVX2 (which has no
+vector popcount: its nibble-table popcount needs ~8 ops, not 1); one 16 x 16 x 64 int8 tile
+multiply per 16 cycles (1024 / cycle) for the opt-in AMX path (``--isa amx``).
 
 Example:
     python tools/deploy/bench_kernel.py --threads 1 2 --int8 --ov-avx2 --markdown kernel.md
@@ -219,7 +221,8 @@ def main(argv=None):
     lines = [
         f'CPU: {model}; ISA paths: {", ".join(ops.supported_isas())} (auto: {ops.select_isa()}); '
         f'our layout: {args.layout}',
-        f'clock: {hz / 1e9:.2f} GHz measured (timed chain of dependent register adds, 1 per cycle); '
+        f'clock: {hz / 1e9:.2f} GHz measured (timed chain of dependent register adds, '
+        '1 per cycle); '
         f'/proc/cpuinfo: {mhz or "?"} MHz',
     ]
     for isa in isas:
