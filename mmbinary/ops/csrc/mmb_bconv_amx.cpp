@@ -20,6 +20,8 @@
 #if defined(MMB_X86)
 #include <stdlib.h>
 
+#include <new>
+
 #include "mmb_bconv_avx512_pack.h"
 
 namespace {
@@ -227,7 +229,7 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
   const size_t total = (off_b + desc_b + 63) / 64 * 64 + (size_t)ngather * K * kTileB +
                        (size_t)2 * K * kTileB + 4 * kTileB;
   uint8_t *s = t_scratch.get(total);
-  if (!s) return;  // out of memory: cannot happen at these sizes; counts stay as they were
+  if (!s) throw std::bad_alloc();  // never silently wrong counts
   int32_t *koffb = (int32_t *)s, *goff = koffb + K;
   const uint8_t **abase = (const uint8_t **)(s + off_b);
   size_t *astride = (size_t *)(abase + nmt);
