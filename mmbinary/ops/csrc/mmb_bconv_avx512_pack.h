@@ -6,9 +6,10 @@
 #ifndef MMB_BCONV_AVX512_PACK_H
 #define MMB_BCONV_AVX512_PACK_H
 
-#include <immintrin.h>
-
 #include "mmb_bconv_internal.h"
+
+#if defined(MMB_X86)
+#include <immintrin.h>
 
 /* Up to 64 pixels of a row at a time (8 registers of 8 pixel words): per channel, one compare
    per 8 pixels -> 8-bit mask -> masked OR of the channel's bit into those pixel words (no
@@ -99,4 +100,5 @@ static inline void mmb_pack_avx512(const mmb_ctx *c, const float *x, int n, int 
   }
 }
 
+#endif /* MMB_X86 */
 #endif /* MMB_BCONV_AVX512_PACK_H */
