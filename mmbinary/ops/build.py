@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 CSRC = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc')
 LIB_NAME = 'libmmb_bconv.so'
-HEADERS = ('mmb_bconv.h', 'mmb_bconv_internal.h', 'mmb_bconv_avx512_pack.h')
+HEADERS = ('mmb_bconv.h', 'mmb_bconv_internal.h', 'mmb_bconv_avx512_shared.h')
 BASE_FLAGS = ['-O3', '-std=c++17', '-fPIC', '-ffp-contract=off', '-fvisibility=hidden']
 AVX512_FLAGS = [
     '-mavx512f',

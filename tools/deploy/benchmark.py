@@ -85,6 +85,12 @@ def parse_args(argv=None):
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--per-layer', action='store_true', help='also time each binary conv')
+    parser.add_argument(
+        '--profile',
+        action='store_true',
+        help='print where each OpenVINO candidate spends its time (PERF_COUNT: per node type '
+        'and slowest nodes; profiling adds a little overhead to their timings)',
+    )
     parser.add_argument('--skip', nargs='*', default=[], help='candidate names to leave out')
     parser.add_argument('--markdown', help='write the tables to this markdown file')
     args = parser.parse_args(argv)
@@ -142,7 +148,9 @@ def openvino_candidate(*args, **kwargs):
     return _or_skipped(_openvino_candidate)(*args, **kwargs)
 
 
-def _openvino_candidate(net, example, threads, precision='f32', binary=True, exact_int8=False):
+def _openvino_candidate(
+    net, example, threads, precision='f32', binary=True, exact_int8=False, profile=False
+):
     import openvino as ov
 
     from mmbinary.deploy.backends import openvino as backend
@@ -160,12 +168,14 @@ def _openvino_candidate(net, example, threads, precision='f32', binary=True, exa
     with tempfile.TemporaryDirectory() as tmp:
         xml = osp.join(tmp, 'model.xml')
         ov.save_model(model, xml, compress_to_fp16=False)
-        runner = backend.OpenVINORunner(xml, 'bf16' if precision == 'bf16' else 'f32', threads)
+        runner = backend.OpenVINORunner(
+            xml, 'bf16' if precision == 'bf16' else 'f32', threads, perf_count=profile
+        )
     return runner
 
 
 @_or_skipped
-def native_openvino_candidate(net, example, threads, precision='f32'):
+def native_openvino_candidate(net, example, threads, precision='f32', profile=False):
     """The export of ``--binary-kernel native``: MMBinaryConv nodes, OpenVINO real part."""
     from mmbinary.deploy.backends import openvino as backend
     from mmbinary.ops import openvino_ext
@@ -194,7 +204,9 @@ def native_openvino_candidate(net, example, threads, precision='f32'):
         return None
     openvino_ext.set_threads(threads)
     xml = osp.join(tmp, 'model.xml')
-    return backend.OpenVINORunner(xml, precision, threads, [openvino_ext.library_path()])
+    return backend.OpenVINORunner(
+        xml, precision, threads, [openvino_ext.library_path()], perf_count=profile
+    )
 
 
 def native_torch_candidate(net, threads):
@@ -253,18 +265,19 @@ def summary(times):
 
 def end_to_end(args, net, converted, fp32_net, example, threads):
     torch.set_num_threads(threads)
+    prof = dict(profile=args.profile)
     c = {}  # name -> factory; a skipped candidate is never built (no export, no calibration)
     c['binary | PyTorch eager, as trained'] = lambda: torch_candidate(net)
     c['binary | PyTorch eager, converted constants'] = lambda: torch_candidate(converted)
     for precision in ('f32', 'bf16', 'int8'):
         name = f'binary | OpenVINO BinaryConvolution, real part {precision}'
-        c[name] = partial(openvino_candidate, converted, example, threads, precision)
+        c[name] = partial(openvino_candidate, converted, example, threads, precision, **prof)
     c['binary | OpenVINO exact-INT8 form, real part bf16'] = partial(
-        openvino_candidate, converted, example, threads, 'bf16', exact_int8=True
+        openvino_candidate, converted, example, threads, 'bf16', exact_int8=True, **prof
     )
     for precision in ('f32', 'bf16', 'int8'):
         name = f'binary | OpenVINO + native MMBinaryConv, real part {precision}'
-        c[name] = partial(native_openvino_candidate, converted, example, threads, precision)
+        c[name] = partial(native_openvino_candidate, converted, example, threads, precision, **prof)
     c['binary | PyTorch + native kernel (packed export)'] = partial(
         native_torch_candidate, converted, threads
     )
@@ -276,9 +289,34 @@ def end_to_end(args, net, converted, fp32_net, example, threads):
         for precision in ('f32', 'bf16', 'int8'):
             name = f'FP32 counterpart | OpenVINO {precision}'
             c[name] = partial(
-                openvino_candidate, fp32_net, example, threads, precision, binary=False
+                openvino_candidate, fp32_net, example, threads, precision, binary=False, **prof
             )
-    return time_interleaved(build_candidates(c, args.skip), example.numpy(), *_timing(args))
+    built = build_candidates(c, args.skip)
+    times = time_interleaved(built, example.numpy(), *_timing(args))
+    if args.profile:
+        for name, run in built.items():
+            if hasattr(run, 'node_times'):
+                print_profile(name, run, example.numpy(), args.iters)
+    return times
+
+
+def print_profile(name, runner, x, iters, top=8):
+    """Where an OpenVINO candidate's time goes: OpenVINO's per-node times (``PERF_COUNT``)
+    summed over ``iters`` calls, by node type and kernel, and its slowest nodes."""
+    by_type, by_node = {}, {}
+    for _ in range(iters):
+        runner(x)
+        for node, kind, kernel, us in runner.node_times():
+            by_type[kind, kernel] = by_type.get((kind, kernel), 0.0) + us / iters
+            by_node[node, kind] = by_node.get((node, kind), 0.0) + us / iters
+    total = sum(by_type.values())
+    print(f'  profile of {name!r}: {total / 1e3:.2f} ms per call in its nodes (PERF_COUNT)')
+    for (kind, kernel), us in sorted(by_type.items(), key=lambda kv: -kv[1]):
+        if us >= 0.005 * total:
+            print(f'    {kind:24s} {kernel:28s} {us / 1e3:7.3f} ms  {100 * us / total:5.1f} %')
+    print(f'    slowest {top} nodes:')
+    for (node, kind), us in sorted(by_node.items(), key=lambda kv: -kv[1])[:top]:
+        print(f'    {node[:60]:60s} {kind:18s} {us / 1e3:7.3f} ms')
 
 
 def build_candidates(factories, skip=()):

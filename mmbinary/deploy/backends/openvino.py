@@ -646,6 +646,8 @@ class OpenVINORunner:
         precision (str): the export's real-part precision (``bf16`` sets the compile hint).
         threads (int, optional): ``INFERENCE_NUM_THREADS``.
         extensions (list[str]): extension libraries to load first (``MMBinaryConv``).
+        perf_count (bool): compile with ``PERF_COUNT`` so :meth:`node_times` can say where the
+            time goes (adds a little overhead per node).
     """
 
     def __init__(
@@ -654,6 +656,7 @@ class OpenVINORunner:
         precision: str = 'f32',
         threads: Optional[int] = None,
         extensions: Sequence[str] = (),
+        perf_count: bool = False,
     ):
         ov = require('openvino')
         core = ov.Core()
@@ -662,6 +665,8 @@ class OpenVINORunner:
         config = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = int(threads)
+        if perf_count:
+            config['PERF_COUNT'] = True
         self.compiled = core.compile_model(core.read_model(xml), 'CPU', config)
         self.threads = int(self.compiled.get_property('INFERENCE_NUM_THREADS'))
         # what the CPU runs: a CPU without bf16 support (e.g. AVX2 only) keeps f32 for a bf16 hint
@@ -672,3 +677,16 @@ class OpenVINORunner:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         self.request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
         return self.request.get_output_tensor(0).data.copy()
+
+    def node_times(self) -> list:
+        """``[(node name, node type, kernel, microseconds)]`` of the last call, nodes that ran.
+
+        Needs ``perf_count=True``.
+        """
+        if not self.compiled.get_property('PERF_COUNT'):
+            raise RuntimeError('node_times() needs a runner built with perf_count=True')
+        return [
+            (p.node_name, p.node_type, p.exec_type, p.real_time.total_seconds() * 1e6)
+            for p in self.request.profiling_info
+            if p.status == p.Status.EXECUTED
+        ]

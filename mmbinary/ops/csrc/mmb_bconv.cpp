@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -232,7 +233,8 @@ struct Plan {
   mmb_ctx c;
   std::vector<int32_t> koff, wpop, rowpat, base, bmask, nvalid;
   int R = 0;  // row patterns
-  std::vector<uint64_t> xbuf, wrep;
+  std::unique_ptr<uint64_t[]> xbuf;  // not value-initialised: pack_input fills the padding
+  std::vector<uint64_t> wrep;
 };
 
 // phase: {r, q, step_h, step_w} of a sub-pixel phase (output (oy, ox) -> (oy * step_h + r,
@@ -535,12 +537,37 @@ bool profiling() {
   return e && *e && strcmp(e, "0") != 0;
 }
 
+// (a loop, not std::fill: see mmb_bconv_internal.h on inline library templates)
+void fill_words(uint64_t *a, uint64_t *b, uint64_t v) {
+  for (; a < b; ++a) *a = v;
+}
+
 // Pack x into the padded grid of pl (planned for p): pl.xbuf, pl.c.xbuf.
 void pack_input(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const float *x,
                 int threads) {
   mmb_ctx &c = pl.c;
-  pl.xbuf.assign((size_t)p->n * p->groups * c.hp * c.wp * c.pix, f->fill);
-  c.xbuf = pl.xbuf.data();
+  const size_t pix = c.pix, row = (size_t)c.wp * pix, planes = (size_t)p->n * p->groups;
+  const size_t total = planes * c.hp * row;
+  pl.xbuf.reset(new uint64_t[total]);
+  uint64_t *b = pl.xbuf.get();
+  const int pt = p->pad_top, pb = p->pad_bottom, pleft = p->pad_left, pright = p->pad_right;
+  if (p->in_dil_h != 1 || p->in_dil_w != 1 || pt < 0 || pb < 0 || pleft < 0 || pright < 0) {
+    fill_words(b, b + total, f->fill);  // inserted taps, or a crop: fill it all
+  } else {  // the packing writes every input pixel: fill only the padding around them
+#ifdef MMB_POISON_GRID  // tests: an input word the packing missed shows as wrong counts
+    fill_words(b, b + total, 0xa5a5a5a5a5a5a5a5ull);
+#endif
+    for (size_t i = 0; i < planes; ++i, b += (size_t)c.hp * row) {
+      fill_words(b, b + (size_t)pt * row, f->fill);
+      fill_words(b + (size_t)(c.hp - pb) * row, b + (size_t)c.hp * row, f->fill);
+      for (int y = pt; y < c.hp - pb; ++y) {
+        uint64_t *r = b + (size_t)y * row;
+        fill_words(r, r + (size_t)pleft * pix, f->fill);
+        fill_words(r + row - (size_t)pright * pix, r + row, f->fill);
+      }
+    }
+  }
+  c.xbuf = pl.xbuf.get();
   const long long prow = (long long)p->n * p->groups * p->in_h;
   parallel(p, threads, prow, [&](int, long long a, long long b) {
     std::vector<uint64_t> tmp((size_t)c.words * p->in_w);
@@ -588,7 +615,9 @@ double run_rows(const mmb_isa_fns *f, const mmb_ctx *const *cc, int nq, const mm
   const long long chunks = (long long)p->n * p->groups * chunks_per_image;
   parallel(p, threads, chunks, [&](int t, long long a, long long b) {
     const int ldc = chunk_rows * wo;
-    std::vector<int32_t> cnt((size_t)opg * ldc), pcx((size_t)ldc);
+    // every count is written before the epilogue reads it: no value-initialisation
+    std::unique_ptr<int32_t[]> cnt(new int32_t[(size_t)opg * ldc]);
+    std::vector<int32_t> pcx((size_t)ldc);
     std::vector<int32_t> qcnt, qpcx;  // one count call's columns, before interleaving
     if (nq > 1) {
       qcnt.resize((size_t)opg * ldc);
@@ -602,7 +631,7 @@ double run_rows(const mmb_isa_fns *f, const mmb_ctx *const *cc, int nq, const mm
       for (int q = 0; q < nq; ++q) {
         const mmb_ctx &c = *cc[q];
         const int qw = c.p->out_w, qld = nq > 1 ? chunk_rows * qw : ldc;
-        int32_t *dst = nq > 1 ? qcnt.data() : cnt.data();
+        int32_t *dst = nq > 1 ? qcnt.data() : cnt.get();
         const auto r0 = std::chrono::steady_clock::now();
         const size_t row = c.nhwc ? (size_t)qw * opg : (size_t)qw;  // a row's counts
         if (f->count_rows)
@@ -618,13 +647,13 @@ double run_rows(const mmb_isa_fns *f, const mmb_ctx *const *cc, int nq, const mm
         if (c.nhwc) {  // columns ox of this call -> ox * nq + q, opg counts each
           for (int oy = 0; oy < oy1 - oy0; ++oy)
             for (int ox = 0; ox < qw; ++ox)
-              memcpy(cnt.data() + ((size_t)oy * wo + (size_t)ox * nq + q) * opg,
+              memcpy(cnt.get() + ((size_t)oy * wo + (size_t)ox * nq + q) * opg,
                      qcnt.data() + ((size_t)oy * qw + ox) * opg, sizeof(int32_t) * opg);
         } else {
           for (int o = 0; o < opg; ++o)
             for (int oy = 0; oy < oy1 - oy0; ++oy) {
               const int32_t *src = qcnt.data() + (size_t)o * qld + (size_t)oy * qw;
-              int32_t *out = cnt.data() + (size_t)o * ldc + (size_t)oy * wo + q;
+              int32_t *out = cnt.get() + (size_t)o * ldc + (size_t)oy * wo + q;
               for (int ox = 0; ox < qw; ++ox) out[(size_t)ox * nq] = src[ox];
             }
         }
@@ -633,7 +662,7 @@ double run_rows(const mmb_isa_fns *f, const mmb_ctx *const *cc, int nq, const mm
             for (int ox = 0; ox < qw; ++ox)
               pcx[(size_t)oy * wo + (size_t)ox * nq + q] = qpcx[(size_t)oy * qw + ox];
       }
-      f->epilogue_rows(ec, n, g, oy0, oy1, cnt.data(), ldc, pcx.data(), y);
+      f->epilogue_rows(ec, n, g, oy0, oy1, cnt.get(), ldc, pcx.data(), y);
     }
     if (t == 0) count_ns.store(ns);
   });
@@ -906,7 +935,7 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
         } else {
           prepare(&q.p, f, pls[i]);
         }
-        pls[i].c.xbuf = grid.xbuf.data() + ((size_t)q.dy * grid.c.wp + q.dx) * grid.c.pix;
+        pls[i].c.xbuf = grid.xbuf.get() + ((size_t)q.dy * grid.c.wp + q.dx) * grid.c.pix;
       }
       for (int r = 0; r < nr; ++r) {
         const Phase &first = ph.phases[(size_t)r * sw];

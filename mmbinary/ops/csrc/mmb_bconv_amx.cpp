@@ -22,7 +22,7 @@
 
 #include <new>
 
-#include "mmb_bconv_avx512_pack.h"
+#include "mmb_bconv_avx512_shared.h"
 
 namespace {
 
@@ -343,7 +343,10 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
 
 void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
               const int32_t *pcx, float *y) {
-  mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
+  if (mmb_epilogue_nhwc_fits(c))
+    mmb_epilogue_nhwc_avx512<false>(c, n, g, oy0, oy1, cnt, y);
+  else
+    mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // channel (8 per register), a block of up to 8 output columns x 16 channels per inner loop, so a
 // short reduction (64 channels x 9 taps = 9 words) still fills every lane.
 #include "mmb_bconv_internal.h"
-#include "mmb_bconv_avx512_pack.h"
+#include "mmb_bconv_avx512_shared.h"
 
 #if defined(MMB_X86)
 #include <immintrin.h>
@@ -100,7 +100,10 @@ void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint
 }
 void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
               const int32_t *pcx, float *y) {
-  mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
+  if (mmb_epilogue_nhwc_fits(c))
+    mmb_epilogue_nhwc_avx512<false>(c, n, g, oy0, oy1, cnt, y);
+  else
+    mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
 }
 
 }  // namespace
