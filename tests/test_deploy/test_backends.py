@@ -167,3 +167,20 @@ def test_classifier_matches_pytorch_on_digits(name, backend, tmp_path):
     clear = top2[:, 1] - top2[:, 0] > 2 * err  # a tie within the error may flip legitimately
     assert clear.sum() >= len(x) // 2
     np.testing.assert_array_equal(got.argmax(1)[clear], ref.argmax(1)[clear])
+
+
+def test_runner_node_times_need_perf_count(tmp_path):
+    conv = BinaryConv2d(8, 8, 3, 1, 1).eval()
+    x = _input((1, 8, 9, 7), 8)
+    ov_backend.export(_Integer(conv).eval(), x, str(tmp_path))
+    xml = str(tmp_path / 'model.xml')
+    plain = ov_backend.OpenVINORunner(xml, threads=1)
+    plain(x.numpy())
+    with pytest.raises(RuntimeError, match='perf_count=True'):
+        plain.node_times()
+    profiled = ov_backend.OpenVINORunner(xml, threads=1, perf_count=True)
+    profiled(x.numpy())
+    times = profiled.node_times()
+    kinds = {kind for _, kind, _, _ in times}
+    assert 'BinaryConvolution' in kinds, kinds  # the exported 1-bit conv, as OpenVINO runs it
+    assert all(us >= 0 for *_, us in times) and sum(us for *_, us in times) > 0

@@ -54,3 +54,21 @@ def test_unknown_skip_name_fails_before_any_work(capsys):
     err = capsys.readouterr().err
     assert "--skip: unknown candidates ['binary | TensorRT']" in err
     assert 'binary | ONNX Runtime (Sign + Conv on +/-1)' in err
+
+
+def test_profile_names_the_native_op(capsys):
+    from mmbinary.ops import openvino_ext
+
+    ok, reason = openvino_ext.available(log=lambda s: None)
+    if not ok:
+        pytest.skip(reason)
+    keep = 'binary | OpenVINO + native MMBinaryConv, real part f32'
+    argv = [CONFIG, '--fp32', 'none', '--input-shape', '8', '8', '--threads', '1', '--profile']
+    argv += ['--iters', '2', '--rounds', '1', '--warmup', '1']
+    benchmark.main(argv + ['--skip', *(n for n in benchmark.BINARY_CANDIDATES if n != keep)])
+    out = capsys.readouterr().out
+    m = re.search(rf"profile of '{re.escape(keep)}': ([\d.]+) ms per call", out)
+    assert m and float(m.group(1)) > 0, out[-2000:]
+    kinds = [line.split()[0] for line in out[m.end() :].splitlines() if line.startswith('    ')]
+    # the custom op under its IR type (the CPU plugin calls it 'Reference')
+    assert 'MMBinaryConv' in kinds and 'Reference' not in kinds, kinds

@@ -665,9 +665,13 @@ class OpenVINORunner:
         config = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = int(threads)
+        self.perf_count = bool(perf_count)
         if perf_count:
             config['PERF_COUNT'] = True
-        self.compiled = core.compile_model(core.read_model(xml), 'CPU', config)
+        model = core.read_model(xml)
+        # the IR's op types by name: a custom op (MMBinaryConv) runs as a 'Reference' node
+        self._ir_types = {op.get_friendly_name(): op.get_type_name() for op in model.get_ops()}
+        self.compiled = core.compile_model(model, 'CPU', config)
         self.threads = int(self.compiled.get_property('INFERENCE_NUM_THREADS'))
         # what the CPU runs: a CPU without bf16 support (e.g. AVX2 only) keeps f32 for a bf16 hint
         hint = self.compiled.get_property('INFERENCE_PRECISION_HINT')
@@ -681,12 +685,17 @@ class OpenVINORunner:
     def node_times(self) -> list:
         """``[(node name, node type, kernel, microseconds)]`` of the last call, nodes that ran.
 
-        Needs ``perf_count=True``.
+        A node the CPU plugin runs as ``Reference`` (a custom op such as ``MMBinaryConv``) is
+        given its IR op type. Needs ``perf_count=True``.
         """
-        if not self.compiled.get_property('PERF_COUNT'):
+        if not self.perf_count:
             raise RuntimeError('node_times() needs a runner built with perf_count=True')
-        return [
-            (p.node_name, p.node_type, p.exec_type, p.real_time.total_seconds() * 1e6)
-            for p in self.request.profiling_info
-            if p.status == p.Status.EXECUTED
-        ]
+        out = []
+        for p in self.request.profiling_info:
+            if p.status != p.Status.EXECUTED:
+                continue
+            kind = p.node_type
+            if kind == 'Reference':
+                kind = self._ir_types.get(p.node_name, kind)
+            out.append((p.node_name, kind, p.exec_type, p.real_time.total_seconds() * 1e6))
+        return out

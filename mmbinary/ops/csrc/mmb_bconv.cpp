@@ -764,6 +764,7 @@ void interleave_tables(const mmb_ctx *const *cc, int nq, const mmb_bconv_params 
   il.c = c0;
   il.c.p = er;
   il.c.ysw = 1, il.c.yq = 0;
+  il.c.interleaved = 1;
   il.base.resize((size_t)R * O * wo);
   il.nvalid.resize((size_t)R * wo);
   if (c0.bmask) il.bmask.resize((size_t)R * O * wo);

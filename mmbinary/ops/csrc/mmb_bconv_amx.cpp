@@ -10,7 +10,7 @@
 //     bits in the order of an int8 tile row) and are expanded to +/-1 bytes per tile into a
 //     cache-resident scratch, 0 at the channels past in_c / groups;
 //   - a tile of dot products d becomes the popcount of the other paths, (taps x cpg - d) / 2,
-//     so the tables and the epilogue are shared.
+//     so the tables and the epilogue are shared (the one-pass NHWC epilogue reads d itself).
 // A tile is 16 output pixels x 16 output channels. Pixels run over whole chunks of output rows
 // (flattened), so rows shorter than 16 still fill the tiles: a tile of 16 pixels in one row is
 // loaded from the grid directly (a row stride per pixel), any other is gathered first.
@@ -176,7 +176,8 @@ inline void tile_block(const uint8_t *const *a, const size_t *stride, const int3
 // not stay in L1): step k's tiles from the bits wb (tile j of step k at wb + (j K + k) 16),
 // expanded kAhead steps before use into a ring of L1 slots.
 const int kAhead = 2, kRing = 4;
-const int kStreamK = 16;  // reduction steps above which the weights are expanded on the way
+const int kStreamK = 20;  // reduction steps above which the weights are expanded on the way: a pair's
+                          // expanded weights (2 K KB) no longer fit in L1 (48 KB here)
 template <int NA, int NB>
 inline void tile_block_stream(const uint8_t *const *a, const size_t *stride,
                               const int32_t *const *off, const uint64_t *wb, int K, int words,
@@ -208,6 +209,14 @@ inline void tile_block_stream(const uint8_t *const *a, const size_t *stride,
   if (NB > 1) _tile_stored(5, out + 16, ld);
   if (NA > 1) _tile_stored(6, out + next_a, ld);
   if (NA > 1 && NB > 1) _tile_stored(7, out + next_a + 16, ld);
+}
+
+// The counts stay dot products for the one-pass epilogue (mmb_epilogue_nhwc_avx512<true>) where
+// that epilogue reads this call's counts alone: not a sub-pixel phase (its counts interleave
+// with other phases', whose T differ, under one epilogue call). Else count = (T - d) / 2 here.
+bool keep_dots(const mmb_ctx *c) {
+  return mmb_epilogue_nhwc_fits(c) && !c->interleaved && c->ysh == 1 && c->ysw == 1 &&
+         c->yr == 0 && c->yq == 0;
 }
 
 void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, int ldc) {
@@ -327,7 +336,7 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
         }
     }
   }
-  if (c->nhwc) {  // dot products -> popcounts, (T - d) / 2
+  if (c->nhwc && !keep_dots(c)) {  // dot products -> popcounts, (T - d) / 2
     const size_t total = (size_t)M * opg;
     size_t i = 0;
     for (; i + 16 <= total; i += 16)
@@ -343,7 +352,9 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
 
 void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
               const int32_t *pcx, float *y) {
-  if (mmb_epilogue_nhwc_fits(c))
+  if (keep_dots(c))
+    mmb_epilogue_nhwc_avx512<true>(c, n, g, oy0, oy1, cnt, y);
+  else if (mmb_epilogue_nhwc_fits(c))
     mmb_epilogue_nhwc_avx512<false>(c, n, g, oy0, oy1, cnt, y);
   else
     mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);

@@ -112,44 +112,49 @@ static inline int mmb_epilogue_nhwc_fits(const mmb_ctx *c) {
          !p->mask_window_scale;
 }
 
+/* Channels ch0 <= o < ch0 + nch of output (oy, ox), group g, image n; cr: their counts. */
+template <bool kDot>
+static inline void mmb_epilogue_nhwc_pixel(const mmb_ctx *c, int n, int g, int oy, int ox,
+                                           int ch0, int nch, const int32_t *cr, float *y) {
+  const mmb_bconv_params *p = c->p;
+  const int O = p->out_c, oc = g * c->opg + ch0;
+  const size_t yrow = ((size_t)n * c->yh + (size_t)oy * c->ysh + c->yr) * c->yw + c->yq;
+  const size_t off = (yrow + (size_t)ox * c->ysw) * O + oc;
+  const int32_t *bs = c->base + ((size_t)c->rowpat[oy] * p->out_w + ox) * O + oc;
+  const float *sc = p->scale + oc, *bi = p->bias + oc, *rr = p->residual ? p->residual + off : 0;
+  const float *pre = p->pre_shift ? p->pre_shift + oc : 0, *post = p->post_shift ? p->post_shift + oc : 0;
+  const float *neg = p->prelu ? p->prelu + oc : 0, *pos = p->pos_slope ? p->pos_slope + oc : 0;
+  const __m512i tv = _mm512_set1_epi32(c->taps * c->cpg);
+  float *yr = y + off;
+  for (int i = 0; i < nch; i += 16) {
+    const __mmask16 m = (__mmask16)(nch - i >= 16 ? 0xffff : (1u << (nch - i)) - 1);
+    const __m512i b = _mm512_maskz_loadu_epi32(m, bs + i), q = _mm512_maskz_loadu_epi32(m, cr + i);
+    const __m512i v = kDot ? _mm512_add_epi32(_mm512_sub_epi32(b, tv), q)
+                           : _mm512_sub_epi32(b, _mm512_slli_epi32(q, 1));
+    __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_maskz_loadu_ps(m, sc + i)),
+                             _mm512_maskz_loadu_ps(m, bi + i));
+    if (rr) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, rr + i));
+    if (pre) f = _mm512_sub_ps(f, _mm512_maskz_loadu_ps(m, pre + i));
+    if (pos || neg) {
+      const __mmask16 ge = _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_GE_OQ);
+      const __m512 hi = pos ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pos + i), f) : f;
+      const __m512 lo = neg ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, neg + i), f) : f;
+      f = _mm512_mask_blend_ps(ge, lo, hi);
+    }
+    if (post) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, post + i));
+    _mm512_mask_storeu_ps(yr + i, m, f);
+  }
+}
+
+/* Rows oy0 <= oy < oy1; cnt: their counts, [row][out_w][opg]. */
 template <bool kDot>
 static inline void mmb_epilogue_nhwc_avx512(const mmb_ctx *c, int n, int g, int oy0, int oy1,
                                             const int32_t *cnt, float *y) {
-  const mmb_bconv_params *p = c->p;
-  const int wo = p->out_w, O = p->out_c, opg = c->opg, oc = g * opg;
-  const __m512i tv = _mm512_set1_epi32(c->taps * c->cpg);
-  const __m512 zero = _mm512_setzero_ps();
-  const float *sc = p->scale + oc, *bi = p->bias + oc;
-  const float *pre = p->pre_shift ? p->pre_shift + oc : 0, *post = p->post_shift ? p->post_shift + oc : 0;
-  const float *neg = p->prelu ? p->prelu + oc : 0, *pos = p->pos_slope ? p->pos_slope + oc : 0;
-  for (int oy = oy0; oy < oy1; ++oy) {
-    const size_t r = (size_t)c->rowpat[oy], k = (size_t)(oy - oy0) * wo;
-    const size_t yrow = ((size_t)n * c->yh + (size_t)oy * c->ysh + c->yr) * c->yw + c->yq;
-    for (int ox = 0; ox < wo; ++ox) {
-      const size_t off = (yrow + (size_t)ox * c->ysw) * O + oc;
-      const int32_t *bs = c->base + (r * wo + ox) * O + oc, *cr = cnt + (k + ox) * opg;
-      const float *rr = p->residual ? p->residual + off : 0;
-      float *yr = y + off;
-      for (int i = 0; i < opg; i += 16) {
-        const __mmask16 m = (__mmask16)(opg - i >= 16 ? 0xffff : (1u << (opg - i)) - 1);
-        const __m512i b = _mm512_maskz_loadu_epi32(m, bs + i), q = _mm512_maskz_loadu_epi32(m, cr + i);
-        const __m512i v = kDot ? _mm512_add_epi32(_mm512_sub_epi32(b, tv), q)
-                               : _mm512_sub_epi32(b, _mm512_slli_epi32(q, 1));
-        __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_maskz_loadu_ps(m, sc + i)),
-                                 _mm512_maskz_loadu_ps(m, bi + i));
-        if (rr) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, rr + i));
-        if (pre) f = _mm512_sub_ps(f, _mm512_maskz_loadu_ps(m, pre + i));
-        if (pos || neg) {
-          const __mmask16 ge = _mm512_cmp_ps_mask(f, zero, _CMP_GE_OQ);
-          const __m512 hi = pos ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pos + i), f) : f;
-          const __m512 lo = neg ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, neg + i), f) : f;
-          f = _mm512_mask_blend_ps(ge, lo, hi);
-        }
-        if (post) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, post + i));
-        _mm512_mask_storeu_ps(yr + i, m, f);
-      }
-    }
-  }
+  const int wo = c->p->out_w, opg = c->opg;
+  for (int oy = oy0; oy < oy1; ++oy)
+    for (int ox = 0; ox < wo; ++ox)
+      mmb_epilogue_nhwc_pixel<kDot>(c, n, g, oy, ox, 0, opg,
+                                    cnt + ((size_t)(oy - oy0) * wo + ox) * opg, y);
 }
 
 #endif /* MMB_X86 */

@@ -43,6 +43,9 @@ typedef struct {
   /* p->nhwc: x, residual and y are NHWC; the counts of a row are [out_w][opg] (else
      [opg][ldc]) and base / bmask are [R][out_w][out_c] (else [R][out_c][out_w]) */
   int nhwc;
+  /* the epilogue call of sub-pixel phases: its rows interleave the counts of several count
+     calls (each a phase with its own ctx) */
+  int interleaved;
 } mmb_ctx;
 
 /* Where count kernels store the popcount of channel o (< opg), column ox of a row (rows start
