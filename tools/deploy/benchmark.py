@@ -14,6 +14,10 @@ SimpleBaseline-ResNet-18, HRNet-W32 or ResNet-18) in PyTorch FP32, OpenVINO FP32
 NNCF INT8. NNCF calibrates on random inputs here: latency does not depend on the calibration
 data (accuracy does).
 
+``--profile`` prints, for each OpenVINO candidate, where its time goes: OpenVINO's per-node times
+(``PERF_COUNT``) by node type and kernel, custom ops (``MMBinaryConv``) under their IR type, and
+its slowest nodes.
+
 ``--skip NAME ...`` leaves candidates out before they are built (names as printed). Known
 problem: OpenVINO 2026.4.1 spins in ``compile_model`` on the NNCF-INT8 form of the 8x8 digits
 ResNet-20 (``--skip 'binary | OpenVINO BinaryConvolution, real part int8'`` there).
