@@ -245,6 +245,8 @@ void plan(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const int *
           int yh = 0, int yw = 0, int grid_hp = 0, int grid_wp = 0) {
   mmb_ctx &c = pl.c;
   memset(&c, 0, sizeof c);
+  static std::atomic<uint64_t> serial{0};
+  c.call = ++serial;
   c.p = p;
   c.expanded = mmb_expanded(p, phase != nullptr);
   c.nhwc = p->nhwc != 0;
@@ -965,6 +967,7 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
     }
     pack_input(p, f, pl, x, threads);
     const auto t1 = std::chrono::steady_clock::now();
+    pl.c.y = y;
     const mmb_ctx *cc = &pl.c;
     const double count_s = run_rows(f, &cc, 1, &pl.c, threads, y, prof);
     if (prof) {

@@ -93,6 +93,15 @@ struct Scratch {
 };
 thread_local Scratch t_scratch;
 
+// A thread's copy of one call's expanded weights (every channel tile of one group), kept across
+// the call's row chunks; keyed by the call's serial number, so never another call's weights.
+struct WeightCache {
+  Scratch mem;
+  uint64_t call = 0;
+  int g = -1;
+};
+thread_local WeightCache t_weights;
+
 // weights [out_c][K] (packed format v1) -> [g][nob][K][16 words]: word r, bit 4 n + j = input
 // 4 r + j of channel 16 b + n, i.e. the bit image of the int8 tile (padded channels 0 bits)
 void repack(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
@@ -219,6 +228,34 @@ bool keep_dots(const mmb_ctx *c) {
          c->yr == 0 && c->yq == 0;
 }
 
+// ... and, where the call's output is known (a dense call) and every channel tile's expanded
+// weights fit in L2 (nob x K KB), the epilogue runs inside the count loop: pixel tile pairs
+// outside, all channel tiles inside, each pair's dot products [32 pixels][channels] in an L1
+// scratch, then straight through the epilogue into y (no counts in memory, y written once in
+// order).
+const size_t kFuseBytes = (size_t)1 << 20;
+bool fused(const mmb_ctx *c) {
+  return c->y && keep_dots(c) && (size_t)c->nob * c->K * kTileB <= kFuseBytes;
+}
+
+// The expanded weights [nob][K][1 KB] of group g for this call, expanded once per thread.
+const uint8_t *expanded_weights(const mmb_ctx *c, int g, const uint64_t *wg,
+                                const __mmask64 *last) {
+  WeightCache &wc = t_weights;
+  if (wc.call == c->call && wc.g == g) return wc.mem.p;
+  wc.call = 0;  // invalid until filled
+  const int K = c->K, words = c->words;
+  uint8_t *d = wc.mem.get((size_t)c->nob * K * kTileB);
+  if (!d) throw std::bad_alloc();
+  for (int b = 0; b < c->nob; ++b)
+    for (int k = 0; k < K; ++k)
+      expand_tile(wg + ((size_t)b * K + k) * kLanes, k % words == words - 1 ? last : nullptr,
+                  d + ((size_t)b * K + k) * kTileB);
+  wc.call = c->call;
+  wc.g = g;
+  return d;
+}
+
 void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, int ldc) {
   const mmb_bconv_params *p = c->p;
   const int wo = p->out_w, K = c->K, opg = c->opg, nob = c->nob, words = c->words;
@@ -235,8 +272,11 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
   int ngather = 0;
   for (int mt = 0; mt < nmt; ++mt) ngather += (mt * 16) % wo + 16 > wo;
   const size_t off_b = (size_t)2 * K * 4, desc_b = (size_t)nmt * 32;
+  const bool fuse = fused(c);
+  const int ldf = nob * kLanes;  // fused: int32 per pixel in the block of dot products
+  const size_t ct_b = fuse ? (size_t)32 * ldf * 4 : 4 * kTileB;
   const size_t total = (off_b + desc_b + 63) / 64 * 64 + (size_t)ngather * K * kTileB +
-                       (size_t)2 * K * kTileB + 4 * kTileB;
+                       (fuse ? 0 : (size_t)2 * K * kTileB) + ct_b;
   uint8_t *s = t_scratch.get(total);
   if (!s) throw std::bad_alloc();  // never silently wrong counts
   int32_t *koffb = (int32_t *)s, *goff = koffb + K;
@@ -245,7 +285,7 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
   const int32_t **aoff = (const int32_t **)(astride + nmt);
   uint8_t *gath = s + (off_b + desc_b + 63) / 64 * 64;
   uint8_t *bexp = gath + (size_t)ngather * K * kTileB;
-  int32_t *ct = (int32_t *)(bexp + (size_t)2 * K * kTileB);
+  int32_t *ct = (int32_t *)(bexp + (fuse ? 0 : (size_t)2 * K * kTileB));
   for (int k = 0; k < K; ++k) {
     const int32_t o = c->koff[k];  // words; a buffer word is 8 bytes
     koffb[k] = o * 8;
@@ -280,6 +320,30 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
         if (4 * r + j < c1) m |= 0x1111111111111111ull << j;
       last[r] = (__mmask64)m;
     }
+  }
+  if (fuse) {
+    const uint8_t *bw = expanded_weights(c, g, wg, last);
+    TileScope tiles;
+    for (int mt = 0; mt < nmt; mt += 2) {
+      const int NA = nmt - mt >= 2 ? 2 : 1;
+      const uint8_t *a[2] = {abase[mt], abase[mt + NA - 1]};
+      const size_t st[2] = {astride[mt], astride[mt + NA - 1]};
+      const int32_t *of[2] = {aoff[mt], aoff[mt + NA - 1]};
+      for (int nb = 0; nb < nob; nb += 2) {
+        const int NB = nob - nb >= 2 ? 2 : 1;
+        mmb_dispatch<2>(NA, [&](auto A) {
+          mmb_dispatch<2>(NB, [&](auto B) {
+            tile_block<decltype(A)::value, decltype(B)::value>(
+                a, st, of, bw + (size_t)nb * K * kTileB, K, ct + nb * kLanes, (size_t)ldf * 4,
+                (size_t)16 * ldf);
+          });
+        });
+      }
+      for (int m = mt * 16; m < (mt + NA) * 16 && m < M; ++m)
+        mmb_epilogue_nhwc_pixel<true>(c, n, g, oy0 + m / wo, m % wo, 0, opg,
+                                      ct + (size_t)(m - mt * 16) * ldf, c->y);
+    }
+    return;
   }
   const __m512i tv = _mm512_set1_epi32(T);
   // short reductions: a channel pair's expanded weights (2 K KB) stay in L1 across every pixel
@@ -352,6 +416,7 @@ void count_row(const mmb_ctx *c, int n, int g, int oy, int32_t *cnt, int ldc) {
 
 void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
               const int32_t *pcx, float *y) {
+  if (fused(c)) return;  // done in count_rows
   if (keep_dots(c))
     mmb_epilogue_nhwc_avx512<true>(c, n, g, oy0, oy1, cnt, y);
   else if (mmb_epilogue_nhwc_fits(c))

@@ -46,6 +46,10 @@ typedef struct {
   /* the epilogue call of sub-pixel phases: its rows interleave the counts of several count
      calls (each a phase with its own ctx) */
   int interleaved;
+  /* the output of a dense call (not a sub-pixel phase), for a count kernel that runs the
+     epilogue itself (the AMX path); NULL else */
+  float *y;
+  uint64_t call;                      /* this call's serial number: keys per-thread caches */
 } mmb_ctx;
 
 /* Where count kernels store the popcount of channel o (< opg), column ox of a row (rows start
