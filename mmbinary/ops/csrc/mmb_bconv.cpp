@@ -847,7 +847,8 @@ int mmb_select_isa(const char *forced, char *err, int errlen) {
     src = "MMBINARY_BCONV_ISA";
   }
   if (!forced || !*forced || strcmp(forced, "auto") == 0) {
-    // amx is opt-in: it measures no faster than avx512 (docs/deploy.md section 5)
+    // amx is opt-in: per layer it gains only at 1 thread, end to end a few per cent
+    // (docs/deploy.md section 5)
     for (int i = kNumIsa - 1; i >= 0; --i)
       if (i != MMB_ISA_AMX && mmb_cpu_supports(i)) return i;
     return MMB_ISA_PORTABLE;

@@ -33,7 +33,8 @@ extern "C" {
 #define MMB_BCONV_ABI_VERSION 1
 /* MMB_ISA_AMX: the +/-1 products as int8 tiles (TDPBSSD) instead of XNOR-popcount; the weights
    stay 1-bit in memory and are expanded to int8 per tile in cache; same results bit for bit.
-   Opt-in (forced only): measured no faster than MMB_ISA_AVX512 on Sapphire Rapids. */
+   Opt-in (forced only): on Sapphire Rapids 0.96-1.28x the AVX-512 path per layer at 1 thread,
+   0.86-1.1x at 2, and within a few per cent of it inside a whole network. */
 enum { MMB_ISA_PORTABLE = 0, MMB_ISA_AVX2 = 1, MMB_ISA_AVX512 = 2, MMB_ISA_NEON = 3, MMB_ISA_AMX = 4 };
 
 MMB_API int mmb_abi_version(void);                     /* MMB_BCONV_ABI_VERSION of the built library */
@@ -43,7 +44,7 @@ MMB_API const char *mmb_isa_name(int isa);             /* "portable", "avx2", "a
    CPU that lacks one. */
 MMB_API int mmb_cpu_supports(int isa);
 /* forced: NULL -> env MMBINARY_BCONV_ISA (auto|amx|avx512|avx2|neon|portable), unset/auto -> best
-   supported (amx only when forced: it measures no faster than avx512).
+   supported (amx only when forced: see MMB_ISA_AMX).
    Returns the isa, or -1 with a message in err naming the requested path and what the CPU has. */
 MMB_API int mmb_select_isa(const char *forced, char *err, int errlen);
 
