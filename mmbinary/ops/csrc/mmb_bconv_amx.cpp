@@ -340,7 +340,7 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
         });
       }
       for (int m = mt * 16; m < (mt + NA) * 16 && m < M; ++m)
-        mmb_epilogue_nhwc_pixel<true>(c, n, g, oy0 + m / wo, m % wo, 0, opg,
+        mmb_epilogue_nhwc_pixel<true, false>(c, n, g, oy0 + m / wo, m % wo, 0, opg,
                                       ct + (size_t)(m - mt * 16) * ldf, c->y);
     }
     return;
