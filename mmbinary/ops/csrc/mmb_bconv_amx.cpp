@@ -14,7 +14,10 @@
 // A tile is 16 output pixels x 16 output channels. Pixels run over whole chunks of output rows
 // (flattened), so rows shorter than 16 still fill the tiles: a tile of 16 pixels in one row is
 // loaded from the grid directly (a row stride per pixel), any other is gathered first.
-// The tile configuration a caller had (an inference engine's own AMX kernels) is restored.
+// In a dense NHWC call with the common epilogue (no AdaBin terms, no sign output) whose expanded
+// weights fit in L2, the epilogue runs inside the tile loop (fused(), below): no counts in
+// memory. The weights expanded for it stay in a per-thread buffer (up to kFuseBytes) between
+// calls. The tile configuration a caller had (an inference engine's own AMX kernels) is restored.
 #include "mmb_bconv_internal.h"
 
 #if defined(MMB_X86)
