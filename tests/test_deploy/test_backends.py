@@ -184,3 +184,51 @@ def test_runner_node_times_need_perf_count(tmp_path):
     kinds = {kind for _, kind, _, _ in times}
     assert 'BinaryConvolution' in kinds, kinds  # the exported 1-bit conv, as OpenVINO runs it
     assert all(us >= 0 for *_, us in times) and sum(us for *_, us in times) > 0
+
+
+class _FakeShape:
+    def __init__(self, dims):
+        self.dims = dims
+
+    def to_shape(self):
+        return self.dims
+
+
+class _FakeNative:
+    """An MMBinaryConv node as _binary_macs reads it: attributes and the output shape."""
+
+    def __init__(self, out_shape, **attrs):
+        self.out_shape, self.attrs = out_shape, attrs
+
+    def get_attributes(self):
+        return self.attrs
+
+    def get_output_partial_shape(self, index):
+        return _FakeShape(self.out_shape)
+
+
+@pytest.mark.parametrize(
+    'out_shape, attrs, macs',
+    [
+        # 3x3 conv, 64 -> 64 channels at 64x48 (NHWC): 3072 pixels x 64 outputs x 64 x 9
+        (
+            [1, 64, 48, 64],
+            dict(in_channels=64, groups=1, kernel=[3, 3], input_dilations=[1, 1]),
+            3072 * 64 * 64 * 9,
+        ),
+        # grouped: 8 inputs per output
+        (
+            [1, 16, 5, 5],
+            dict(in_channels=32, groups=4, kernel=[3, 3], input_dilations=[1, 1]),
+            16 * 25 * 8 * 9,
+        ),
+        # 4x4 stride-2 transposed conv, direct form: 2 x 2 of its 16 taps meet an input pixel
+        (
+            [1, 64, 48, 256],
+            dict(in_channels=256, groups=1, kernel=[4, 4], input_dilations=[2, 2]),
+            64 * 48 * 256 * 256 * 4,
+        ),
+    ],
+)
+def test_binary_macs_of_a_native_node(out_shape, attrs, macs):
+    assert ov_backend._binary_macs(_FakeNative(out_shape, **attrs)) == macs

@@ -72,3 +72,6 @@ def test_profile_names_the_native_op(capsys):
     kinds = [line.split()[0] for line in out[m.end() :].splitlines() if line.startswith('    ')]
     # the custom op under its IR type (the CPU plugin calls it 'Reference')
     assert 'MMBinaryConv' in kinds and 'Reference' not in kinds, kinds
+    # and each of its nodes with its MACs and rate
+    per_node = re.findall(r'([\d.]+) M MACs +([\d.]+) ms +(\d+) G MAC/s', out[m.end() :])
+    assert per_node and all(float(macs) > 0 for macs, _, _ in per_node), out[m.end() :]

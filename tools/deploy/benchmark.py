@@ -321,6 +321,16 @@ def print_profile(name, runner, x, iters, top=8):
     print(f'    slowest {top} nodes:')
     for (node, kind), us in sorted(by_node.items(), key=lambda kv: -kv[1])[:top]:
         print(f'    {node[:60]:60s} {kind:18s} {us / 1e3:7.3f} ms')
+    macs = getattr(runner, 'binary_macs', {})
+    layers = [(node, us) for (node, _), us in by_node.items() if node in macs]
+    if layers:  # in execution order
+        print('    each MMBinaryConv node (epilogue included):')
+        for node, us in layers:
+            rate = macs[node] / us / 1e3 if us > 0 else float('nan')
+            print(
+                f'    {node[:60]:60s} {macs[node] / 1e6:7.1f} M MACs {us / 1e3:7.3f} ms '
+                f'{rate:7.0f} G MAC/s'
+            )
 
 
 def build_candidates(factories, skip=()):

@@ -638,6 +638,20 @@ def quantize_real_part(model, calibration, log=print):
     )
 
 
+def _is_native(op) -> bool:
+    return op.get_type_name() == OP_TYPE and op.get_output_partial_shape(0).is_static
+
+
+def _binary_macs(op) -> int:
+    """Binary MACs of one ``MMBinaryConv`` call: outputs x inputs per group x valid taps (a
+    transposed conv's direct form counts the taps that meet no inserted zero: kh kw / s^2)."""
+    a = op.get_attributes()
+    outputs = int(np.prod(op.get_output_partial_shape(0).to_shape()))
+    kh, kw = a['kernel']
+    sh, sw = a['input_dilations']
+    return int(outputs * (a['in_channels'] // a['groups']) * kh * kw // (sh * sw))
+
+
 class OpenVINORunner:
     """A compiled export: ``runner(x) -> np.ndarray``.
 
@@ -646,6 +660,8 @@ class OpenVINORunner:
         precision (str): the export's real-part precision (``bf16`` sets the compile hint).
         threads (int, optional): ``INFERENCE_NUM_THREADS``.
         extensions (list[str]): extension libraries to load first (``MMBinaryConv``).
+            ``runner.binary_macs``: ``{node name: binary MACs per call}`` of its ``MMBinaryConv``
+            nodes.
         perf_count (bool): compile with ``PERF_COUNT`` so :meth:`node_times` can say where the
             time goes (adds a little overhead per node).
     """
@@ -671,6 +687,9 @@ class OpenVINORunner:
         model = core.read_model(xml)
         # the IR's op types by name: a custom op (MMBinaryConv) runs as a 'Reference' node
         self._ir_types = {op.get_friendly_name(): op.get_type_name() for op in model.get_ops()}
+        self.binary_macs = {
+            op.get_friendly_name(): _binary_macs(op) for op in model.get_ops() if _is_native(op)
+        }
         self.compiled = core.compile_model(model, 'CPU', config)
         self.threads = int(self.compiled.get_property('INFERENCE_NUM_THREADS'))
         # what the CPU runs: a CPU without bf16 support (e.g. AVX2 only) keeps f32 for a bf16 hint
