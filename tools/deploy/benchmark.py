@@ -15,8 +15,8 @@ NNCF INT8. NNCF calibrates on random inputs here: latency does not depend on the
 data (accuracy does).
 
 ``--profile`` prints, for each OpenVINO candidate, where its time goes: OpenVINO's per-node times
-(``PERF_COUNT``) by node type and kernel, custom ops (``MMBinaryConv``) under their IR type, and
-its slowest nodes.
+(``PERF_COUNT``) by node type and kernel, custom ops (``MMBinaryConv``) under their IR type, its
+slowest nodes, and each ``MMBinaryConv`` node with its binary MACs and G MAC/s.
 
 ``--skip NAME ...`` leaves candidates out before they are built (names as printed). Known
 problem: OpenVINO 2026.4.1 spins in ``compile_model`` on the NNCF-INT8 form of the 8x8 digits
@@ -92,8 +92,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--profile',
         action='store_true',
-        help='print where each OpenVINO candidate spends its time (PERF_COUNT: per node type '
-        'and slowest nodes; profiling adds a little overhead to their timings)',
+        help='print where each OpenVINO candidate spends its time (PERF_COUNT: per node type, '
+        'slowest nodes, each MMBinaryConv node with its G MAC/s; profiling adds a little '
+        'overhead to their timings)',
     )
     parser.add_argument('--skip', nargs='*', default=[], help='candidate names to leave out')
     parser.add_argument('--markdown', help='write the tables to this markdown file')
@@ -306,7 +307,8 @@ def end_to_end(args, net, converted, fp32_net, example, threads):
 
 def print_profile(name, runner, x, iters, top=8):
     """Where an OpenVINO candidate's time goes: OpenVINO's per-node times (``PERF_COUNT``)
-    summed over ``iters`` calls, by node type and kernel, and its slowest nodes."""
+    averaged over ``iters`` calls, by node type and kernel, its slowest nodes, and each
+    ``MMBinaryConv`` node with its binary MACs and rate."""
     by_type, by_node = {}, {}
     for _ in range(iters):
         runner(x)

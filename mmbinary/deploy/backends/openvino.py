@@ -660,10 +660,11 @@ class OpenVINORunner:
         precision (str): the export's real-part precision (``bf16`` sets the compile hint).
         threads (int, optional): ``INFERENCE_NUM_THREADS``.
         extensions (list[str]): extension libraries to load first (``MMBinaryConv``).
-            ``runner.binary_macs``: ``{node name: binary MACs per call}`` of its ``MMBinaryConv``
-            nodes.
         perf_count (bool): compile with ``PERF_COUNT`` so :meth:`node_times` can say where the
             time goes (adds a little overhead per node).
+
+    Attributes:
+        binary_macs (dict): ``{node name: binary MACs per call}`` of its ``MMBinaryConv`` nodes.
     """
 
     def __init__(
