@@ -13,6 +13,7 @@ from .bconv import (
     cpu_supports,
     native_available,
     native_unavailable_reason,
+    pack_bits_nhwc,
     select_isa,
     supported_isas,
 )
@@ -24,6 +25,7 @@ __all__ = [
     'cpu_supports',
     'native_available',
     'native_unavailable_reason',
+    'pack_bits_nhwc',
     'select_isa',
     'supported_isas',
 ]

@@ -22,7 +22,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 ISAS = ('portable', 'avx2', 'avx512', 'neon', 'amx')  # the enum of mmb_bconv.h, in order
-ABI_VERSION = 1
+ABI_VERSION = 2  # MMB_BCONV_ABI_VERSION of csrc/mmb_bconv.h
 
 
 class NativeKernelError(RuntimeError):
@@ -78,6 +78,9 @@ class Params(ctypes.Structure):
         ('nhwc', ctypes.c_int),
         ('run', ctypes.c_void_p),  # NULL here: the kernel's own pool
         ('run_ctx', ctypes.c_void_p),
+        ('x_bits', ctypes.POINTER(ctypes.c_uint64)),
+        ('y_bits', ctypes.POINTER(ctypes.c_uint64)),
+        ('y_bits_threshold', ctypes.c_float),
     ]
 
 
@@ -330,18 +333,42 @@ class _Layer:
             self.prepacked[isa] = (buf, _ptr(buf, ctypes.c_uint64))
         return self.prepacked[isa]
 
-    def run(self, x: np.ndarray, isa: str, threads: int = 1, residual=None) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
+    def run(
+        self,
+        x: np.ndarray,
+        isa: str,
+        threads: int = 1,
+        residual=None,
+        y_bits_threshold: Optional[float] = None,
+    ):
         # a copy per call: ctypes releases the GIL, so two threads may run this layer at once
         p = Params.from_buffer_copy(self.params)
-        chw = (p.in_h, p.in_w, p.in_c) if self.nhwc else (p.in_c, p.in_h, p.in_w)
+        bits_in = isinstance(x, np.ndarray) and x.dtype == np.uint64
+        if (bits_in or y_bits_threshold is not None) and (not self.nhwc or p.groups != 1):
+            raise ValueError(
+                'packed bits in or out need layout NHWC and groups=1, got '
+                f'layout {"NHWC" if self.nhwc else "NCHW"} and groups={p.groups}'
+            )
+        if bits_in:
+            x = np.ascontiguousarray(x)
+            chw = (p.in_h, p.in_w, -(-p.in_c // 64))
+        else:
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            chw = (p.in_h, p.in_w, p.in_c) if self.nhwc else (p.in_c, p.in_h, p.in_w)
         if x.ndim != 4 or x.shape[1:] != chw:
             dims = ', '.join(str(d) for d in chw)
-            layout = 'NHWC' if self.nhwc else 'NCHW'
-            raise ValueError(f'input must be {layout} [N, {dims}], got {list(x.shape)}')
+            what = 'packed bits uint64' if bits_in else 'NHWC' if self.nhwc else 'NCHW'
+            raise ValueError(f'input must be {what} [N, {dims}], got {list(x.shape)}')
         n = p.n = x.shape[0]
         _, o, ho, wo = self.out_shape
         out_shape = (n, ho, wo, o) if self.nhwc else (n, o, ho, wo)
+        bits = None
+        if bits_in:
+            p.x_bits = _ptr(x, ctypes.c_uint64)
+        if y_bits_threshold is not None:
+            bits = np.empty((n, ho, wo, -(-o // 64)), dtype=np.uint64)
+            p.y_bits = _ptr(bits, ctypes.c_uint64)
+            p.y_bits_threshold = float(y_bits_threshold)
         if residual is not None:
             residual = np.ascontiguousarray(residual, dtype=np.float32)
             if residual.shape != out_shape:
@@ -354,10 +381,29 @@ class _Layer:
         err = getattr(self._err, 'buf', None)
         if err is None:
             err = self._err.buf = ctypes.create_string_buffer(512)
-        rc = _lib.mmb_bconv2d_f32(p, idx, x.ctypes.data, y.ctypes.data, err, 512)
+        x_data = None if bits_in else x.ctypes.data
+        rc = _lib.mmb_bconv2d_f32(p, idx, x_data, y.ctypes.data, err, 512)
         if rc:
             raise NativeKernelError(err.value.decode())
-        return y
+        return y if bits is None else (y, bits)
+
+
+def pack_bits_nhwc(x: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """The packed bits of an NHWC tensor, as the kernel reads and writes them.
+
+    ``uint64 [N, H, W, ceil(C / 64)]``: bit ``c % 64`` of word ``c // 64`` is
+    ``x[..., c] >= threshold``, bits past ``C`` are 0 (the ``x_bits`` / ``y_bits`` of
+    ``mmb_bconv_params``).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 4:
+        raise ValueError(f'x must be NHWC [N, H, W, C], got shape {list(x.shape)}')
+    c = x.shape[3]
+    words = -(-c // 64)
+    bits = np.zeros(x.shape[:3] + (words * 64,), dtype=np.uint8)
+    bits[..., :c] = x >= threshold
+    packed = np.packbits(bits.reshape(x.shape[:3] + (words, 8, 8)), axis=-1, bitorder='little')
+    return np.ascontiguousarray(packed.reshape(x.shape[:3] + (words * 8,))).view('<u8')
 
 
 def bconv2d(
@@ -384,12 +430,16 @@ def bconv2d(
     sign_output: bool = False,
     pos_slope=None,
     layout: str = 'NCHW',
-) -> np.ndarray:
+    y_bits_threshold: Optional[float] = None,
+):
     """One binary conv on the native kernel (the direct-conv form of the packed format).
 
     Args:
         x: real input ``float32 [N, C, H, W]`` (``[N, H, W, C]`` with ``layout='NHWC'``); its
-            bits are ``x >= threshold``.
+            bits are ``x >= threshold``. With ``layout='NHWC'`` and ``groups=1`` it may instead
+            be the input's packed bits, ``uint64 [N, H, W, ceil(C / 64)]``
+            (:func:`pack_bits_nhwc`, or another call's ``y_bits``); ``threshold`` is then
+            not used.
         weight: ``uint64 [O, kh, kw, words]`` (packed format v1, a transposed conv as its
             direct kernel).
         channels: input channels per group.
@@ -411,15 +461,20 @@ def bconv2d(
             integer threshold of :func:`sign_thresholds` (self-binarizing nets); only with
             ``scale`` and ``bias`` (no AdaBin terms, residual, PReLU, shifts or ``pos_slope``).
         layout: ``'NCHW'`` or ``'NHWC'``, of ``x``, ``residual`` and the output.
+        y_bits_threshold: also return the output's packed bits, ``y >= y_bits_threshold``
+            (``layout='NHWC'``, ``groups=1``): the next binary layer's input, packed in the
+            epilogue.
 
     Returns:
-        ``float32 [N, O, Ho, Wo]`` (``[N, Ho, Wo, O]`` with ``layout='NHWC'``).
+        ``float32 [N, O, Ho, Wo]`` (``[N, Ho, Wo, O]`` with ``layout='NHWC'``); with
+        ``y_bits_threshold``, ``(y, bits)``, ``bits`` as :func:`pack_bits_nhwc` of ``y``.
     """
     if layout not in ('NCHW', 'NHWC'):
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     shape = np.shape(x)
     if layout == 'NHWC' and len(shape) == 4:
-        shape = (shape[0], shape[3], shape[1], shape[2])
+        c = channels * groups if getattr(x, 'dtype', None) == np.uint64 else shape[3]
+        shape = (shape[0], c, shape[1], shape[2])
     layer = _Layer(
         weight,
         channels,
@@ -442,4 +497,4 @@ def bconv2d(
         pos_slope,
         nhwc=layout == 'NHWC',
     )
-    return layer.run(x, isa, threads, residual)
+    return layer.run(x, isa, threads, residual, y_bits_threshold)

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from mmbinary.ops import build
+from mmbinary.ops.bconv import ABI_VERSION
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -22,7 +23,7 @@ def test_cache_reuses_and_rebuilds_on_source_change(tmp_path, monkeypatch, capsy
     first = build.build(csrc)
     assert 'building the native 1-bit conv library' in capsys.readouterr().err
     assert first.startswith(str(tmp_path / 'cache')) and osp.isfile(first)
-    assert ctypes.CDLL(first).mmb_abi_version() == 1
+    assert ctypes.CDLL(first).mmb_abi_version() == ABI_VERSION
     stamp = os.stat(first).st_mtime_ns
     assert build.build(csrc) == first  # cached: no rebuild, no message
     assert os.stat(first).st_mtime_ns == stamp and capsys.readouterr().err == ''

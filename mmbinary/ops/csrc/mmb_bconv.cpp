@@ -209,6 +209,10 @@ int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
                 ho, wo, p->out_h, p->out_w);
   if (!p->weight || !p->scale || !p->bias)
     return fail(err, errlen, "mmb_bconv: weight, scale and bias must not be NULL");
+  if ((p->x_bits || p->y_bits) && (!p->nhwc || p->groups != 1))
+    return fail(err, errlen,
+                "mmb_bconv: %s (packed bits) needs nhwc=1 and groups=1, got nhwc=%d groups=%d",
+                p->x_bits ? "x_bits" : "y_bits", p->nhwc, p->groups);
   if (p->sign_threshold) {
     const char *other = p->window_scale        ? "window_scale"
                         : p->mask_scale        ? "mask_scale"
@@ -544,7 +548,31 @@ void fill_words(uint64_t *a, uint64_t *b, uint64_t v) {
   for (; a < b; ++a) *a = v;
 }
 
-// Pack x into the padded grid of pl (planned for p): pl.xbuf, pl.c.xbuf.
+// Input row iy of image n from p->x_bits (NHWC words, groups 1) into the grid, in the ISA's
+// buffer layout (f->store; bits past in_c cleared, as the packing leaves them).
+void pack_bits_row(const mmb_isa_fns *f, const mmb_ctx &c, int n, int iy) {
+  const mmb_bconv_params *p = c.p;
+  const int r = p->pad_top + iy * p->in_dil_h, W = p->in_w, words = c.words, pix = c.pix;
+  if (r < 0 || r >= c.hp) return;
+  const int tail = p->in_c % 64;
+  const uint64_t last = tail ? (1ull << tail) - 1 : ~0ull;
+  const uint64_t *src = p->x_bits + ((size_t)n * p->in_h + iy) * W * words;
+  uint64_t *row = c.xbuf + ((size_t)n * c.hp + r) * c.wp * pix;
+  for (int ix = 0; ix < W; ++ix, src += words) {
+    const int q = p->pad_left + ix * p->in_dil_w;
+    if (q < 0 || q >= c.wp) continue;
+    uint64_t *dst = row + (size_t)q * pix;
+    for (int wd = 0; wd < words; ++wd) {
+      const uint64_t v = wd == words - 1 ? src[wd] & last : src[wd];
+      if (f->store)
+        f->store(dst, wd, v);
+      else
+        mmb_store_word(&c, dst, wd, v);
+    }
+  }
+}
+
+// Pack x (or copy p->x_bits) into the padded grid of pl (planned for p): pl.xbuf, pl.c.xbuf.
 void pack_input(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const float *x,
                 int threads) {
   mmb_ctx &c = pl.c;
@@ -571,6 +599,12 @@ void pack_input(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const
   }
   c.xbuf = pl.xbuf.get();
   const long long prow = (long long)p->n * p->groups * p->in_h;
+  if (p->x_bits) {  // already bits (check: nhwc, groups 1): copied into the grid
+    parallel(p, threads, prow, [&](int, long long a, long long b) {
+      for (long long i = a; i < b; ++i) pack_bits_row(f, c, (int)(i / p->in_h), (int)(i % p->in_h));
+    });
+    return;
+  }
   parallel(p, threads, prow, [&](int, long long a, long long b) {
     std::vector<uint64_t> tmp((size_t)c.words * p->in_w);
     for (long long i = a; i < b; ++i) {
@@ -905,7 +939,8 @@ int mmb_bconv_prepack(const mmb_bconv_params *p, int isa, uint64_t *out, char *e
 int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y, char *err,
                     int errlen) {
   if (check(p, isa, err, errlen)) return -1;
-  if (!x || !y) return fail(err, errlen, "mmb_bconv: x and y must not be NULL");
+  if ((!x && !p->x_bits) || !y)
+    return fail(err, errlen, "mmb_bconv: x (or x_bits) and y must not be NULL");
   const mmb_isa_fns *f = fns_of(isa);
   const int threads = p->threads > 0 ? p->threads : 1;
   const bool prof = profiling();

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define MMB_BCONV_ABI_VERSION 1
+#define MMB_BCONV_ABI_VERSION 2  /* 2: x_bits, y_bits, y_bits_threshold */
 /* MMB_ISA_AMX: the +/-1 products as int8 tiles (TDPBSSD) instead of XNOR-popcount; the weights
    stay 1-bit in memory and are expanded to int8 per tile in cache; same results bit for bit.
    Opt-in (forced only): on Sapphire Rapids 0.96-1.28x the AVX-512 path per layer at 1 thread,
@@ -85,10 +85,21 @@ typedef struct {
      kernel's own persistent pool. */
   void (*run)(void *run_ctx, int n, void (*job)(void *job_ctx, int t), void *job_ctx);
   void *run_ctx;
+  /* --- ABI 2: chained bits (nhwc = 1 and groups = 1 only) ---
+     Packed bits NHWC: [n, h, w, ceil(c / 64)] uint64 words, bit (c mod 64) of word c / 64 the
+     channel's bit, bits past the last channel 0 -- the words the kernel packs its input into.
+     x_bits: the input as such bits instead of floats (x is then not read and may be NULL;
+     threshold is not used: the bits are already the input's); bits past in_c are ignored.
+     y_bits: also write the output's bits, (y >= y_bits_threshold) per channel, after the whole
+     epilogue -- the next layer's x_bits, so that layer skips reading and packing y. */
+  const uint64_t *x_bits;
+  uint64_t *y_bits;
+  float y_bits_threshold;
 } mmb_bconv_params;
 
 /* y = epilogue(scale * (B*S) + window_scale * (1*S) + mask_scale * (B*M) + mask_window_scale * (1*M) + bias)
-   exactly the DeployedBinaryConv formula; returns 0, or -1 with a message in err. */
+   exactly the DeployedBinaryConv formula; returns 0, or -1 with a message in err.
+   x may be NULL with p->x_bits set. */
 MMB_API int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x_nchw, float *y_nchw, char *err, int errlen);
 
 /* Optional weight preparation (the ISA's weight layout and per-tap popcounts), done once per

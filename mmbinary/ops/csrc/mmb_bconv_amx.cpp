@@ -432,6 +432,6 @@ void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *c
 
 const mmb_isa_fns mmb_fns_amx = {kLanes,   0,         8,          1,         ~0ull,
                                  repack,   popcount,  pack,       count_row, epilogue,
-                                 count_rows, popcount_x, kChunk};
+                                 count_rows, popcount_x, kChunk, store_int8};
 
 #endif  // MMB_X86

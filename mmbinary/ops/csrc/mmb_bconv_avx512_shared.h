@@ -113,6 +113,8 @@ static inline int mmb_epilogue_nhwc_fits(const mmb_ctx *c) {
 }
 
 /* Channels ch0 <= o < ch0 + nch of output (oy, ox), group g, image n; cr: their counts.
+   With p->y_bits (groups 1) also the pixel's bits, 16 compares to a word: callers then pass
+   whole pixels (ch0 = 0, nch = out_c), so every word is written here at once.
    The residual (and with kPrefetchCounts the counts) kMmbAhead values ahead are prefetched:
    the hardware prefetcher runs too short a distance for these streams (measured: the 64-channel
    layer's epilogue 53 -> 38-45 us). A prefetch past the end of a buffer cannot fault. */
@@ -130,6 +132,9 @@ static inline void mmb_epilogue_nhwc_pixel(const mmb_ctx *c, int n, int g, int o
   const float *neg = p->prelu ? p->prelu + oc : 0, *pos = p->pos_slope ? p->pos_slope + oc : 0;
   const __m512i tv = _mm512_set1_epi32(c->taps * c->cpg);
   float *yr = y + off;
+  uint64_t *bits = p->y_bits ? p->y_bits + (yrow + (size_t)ox * c->ysw) * ((O + 63) / 64) : 0;
+  const __m512 bt = _mm512_set1_ps(p->y_bits_threshold);
+  uint64_t word = 0;
   for (int i = 0; i < nch; i += 16) {
     if (kPrefetchCounts) _mm_prefetch((const char *)(cr + kMmbAhead + i), _MM_HINT_T0);
     if (rr) _mm_prefetch((const char *)(rr + kMmbAhead + i), _MM_HINT_T0);
@@ -149,6 +154,14 @@ static inline void mmb_epilogue_nhwc_pixel(const mmb_ctx *c, int n, int g, int o
     }
     if (post) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, post + i));
     _mm512_mask_storeu_ps(yr + i, m, f);
+    if (bits) {  // the packing's comparison (mmb_bits_nhwc_avx512), masked past nch
+      const int j = oc + i;
+      word |= (uint64_t)_mm512_mask_cmp_ps_mask(m, f, bt, _CMP_GE_OQ) << (j & 63);
+      if (((j + 16) & 63) == 0 || i + 16 >= nch) {
+        bits[j >> 6] = word;
+        word = 0;
+      }
+    }
   }
 }
 

@@ -82,6 +82,9 @@ typedef struct {
   void (*count_rows)(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, int ldc);
   int (*popcount_x)(const uint64_t *x, int nwords);
   int chunk;                          /* outputs per row chunk (0: 16384) */
+  /* optional (NULL: mmb_store_word): word wd (bits of channels 64 wd ..) of the pixel whose
+     buffer words start at dst, in the buffer's layout (x_bits input) */
+  void (*store)(uint64_t *dst, int wd, uint64_t v);
 } mmb_isa_fns;
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
@@ -339,6 +342,16 @@ static inline void mmb_epilogue_span(const mmb_bconv_params *p, int oc, int len,
     mmb_epilogue_t<false, false>(p, oc, len, cr, base, nv, bm, pcx, rr, yr, step);
 }
 
+/* p->y_bits of output pixel pix (its index in y, in pixels) from its out_c values yp: bit j of
+   word wd = yp[64 wd + j] >= y_bits_threshold, the comparison of the packing. */
+static inline void mmb_store_y_bits(const mmb_bconv_params *p, size_t pix, const float *yp) {
+  const int O = p->out_c, bw = (O + 63) / 64;
+  uint64_t *bits = p->y_bits + pix * bw;
+  for (int wd = 0; wd < bw; ++wd)
+    bits[wd] = mmb_bits_generic(yp + 64 * wd, O - 64 * wd >= 64 ? 64 : O - 64 * wd,
+                                p->y_bits_threshold);
+}
+
 static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy0, int oy1,
                                         const int32_t *cnt, int ldc, const int32_t *pcx,
                                         float *y) {
@@ -355,6 +368,8 @@ static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy0,
         mmb_epilogue_t<true, true>(p, oc, opg, cnt + (k + ox) * opg, c->base + t,
                                    c->nvalid + r * wo + ox, c->bmask ? c->bmask + t : 0,
                                    pcx + k + ox, p->residual ? p->residual + off : 0, y + off, 1);
+        if (p->y_bits)  // groups 1 (checked): the pixel's channels are all of y's
+          mmb_store_y_bits(p, yrow + (size_t)ox * c->ysw, y + off);
       }
     }
     return;

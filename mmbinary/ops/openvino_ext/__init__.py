@@ -35,6 +35,8 @@ import subprocess
 import tempfile
 from typing import Dict, List, Optional
 
+from ..bconv import ABI_VERSION
+
 OP_TYPE, OP_VERSION = 'MMBinaryConv', 'mmbinary'
 LIBRARY = 'libmmbinary_openvino_ext.so'
 HERE = osp.dirname(osp.abspath(__file__))
@@ -190,9 +192,9 @@ def _check_library(path: str):
     lib = ctypes.CDLL(path)
     lib.mmbinary_ov_ext_abi_version.restype = ctypes.c_int
     version = lib.mmbinary_ov_ext_abi_version()
-    if version != 1:
+    if version != ABI_VERSION:
         raise NativeKernelUnavailable(
-            f'{path}: kernel ABI version {version}, this loader supports version 1'
+            f'{path}: kernel ABI version {version}, this loader supports version {ABI_VERSION}'
         )
 
 
