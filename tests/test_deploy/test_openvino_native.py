@@ -339,6 +339,36 @@ def test_native_nodes_chain_in_nhwc_without_transposes_between_them(round_trip):
     assert 'MMBinaryConv' in into and len(ops['Transpose']) < len(ops['MMBinaryConv'])
 
 
+@pytest.mark.parametrize('name', ['sbpn18_binary_head', 'adabin_resnet20'])
+def test_chained_nodes_pass_packed_bits(round_trip, name):
+    """A node whose input is another node's output reads that node's packed bits (written in
+    its epilogue at the reader's threshold), not the floats; the round trip checks the numbers."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(osp.join(round_trip[name]['out'], 'model.xml')).getroot()
+    layers = {layer.get('id'): layer for layer in root.iter('layer')}
+    native = {
+        i: dict(lay.find('data').attrib)
+        for i, lay in layers.items()
+        if lay.get('type') == 'MMBinaryConv'
+    }
+    chained = 0
+    for edge in root.iter('edge'):
+        src, dst = edge.get('from-layer'), edge.get('to-layer')
+        if dst not in native or edge.get('to-port') != '0':
+            continue
+        if src not in native:  # from a real layer: floats
+            assert native[dst]['bits_input'] == '0'
+            continue
+        reader, producer = native[dst], native[src]
+        assert reader['bits_input'] == '1' and producer['bits_output'] == '1'
+        assert float(producer['bits_threshold']) == float(reader['threshold'])
+        port = layers[src].find(f"output/port[@id='{edge.get('from-port')}']")
+        assert port.get('precision') == 'U8'  # the second output, the bits
+        chained += 1
+    assert chained >= len(native) // 2
+
+
 def test_maxout_of_adabin_blocks_is_fused_into_the_nodes(round_trip):
     """fuse_blocks takes the shortcut add and AdaBin's Maxout into every node (the round trip
     above checks the numbers): no elementwise activation is left between them."""

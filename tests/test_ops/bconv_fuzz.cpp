@@ -1,6 +1,6 @@
 // Random layer shapes through the C ABI on every ISA path this CPU runs, against a naive loop
 // over taps and channels (the definition: zero padding of the +/-1 input, inserted zeros
-// skipped, AdaBin's window / mask terms). Built with AddressSanitizer + UBSan by
+// skipped, AdaBin's window / mask terms; chained packed bits in and out). Built with AddressSanitizer + UBSan by
 // tests/test_ops/test_sanitized.py. Usage: bconv_fuzz ITERATIONS; exit status 0 = all exact.
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@ int main(int argc, char **argv) {
   std::mt19937 rng(1);
   auto R = [&](int a, int b) { return a + (int)(rng() % (unsigned)(b - a + 1)); };
   char err[512];
-  int bad = 0, runs = 0, per_isa[MMB_ISA_AMX + 1] = {0};
+  int bad = 0, runs = 0, chained_runs = 0, per_isa[MMB_ISA_AMX + 1] = {0};
   for (int it = 0; it < iterations; ++it) {
     mmb_bconv_params p;
     memset(&p, 0, sizeof p);
@@ -74,6 +74,19 @@ int main(int argc, char **argv) {
       p.scale = sgn.data();
       p.sign_threshold = thr.data();
     }
+    // chained bits (NHWC, one group): the input as packed words, with garbage past in_c, and
+    // the output's bits (y >= 0.5) written too
+    const bool chained = p.nhwc && p.groups == 1 && it % 8 == 3;
+    const int bw_in = (p.in_c + 63) / 64, bw_out = (p.out_c + 63) / 64;
+    std::vector<uint64_t> xb((size_t)p.n * p.in_h * p.in_w * bw_in, 0);
+    if (chained) {
+      for (size_t pix = 0; pix < xb.size() / bw_in; ++pix)
+        for (int c = 0; c < 64 * bw_in; ++c)
+          if (c >= p.in_c ? rng() % 2 : x[pix * p.in_c + c] >= 0)
+            xb[pix * bw_in + c / 64] |= 1ull << (c % 64);
+      p.x_bits = xb.data();
+      p.y_bits_threshold = 0.5f;
+    }
     std::vector<float> ref((size_t)p.n * p.out_c * p.out_h * p.out_w);
     for (int n = 0; n < p.n; ++n)
       for (int o = 0; o < p.out_c; ++o)
@@ -115,7 +128,8 @@ int main(int argc, char **argv) {
     for (int isa = 0; isa <= MMB_ISA_AMX; ++isa) {
       if (!mmb_cpu_supports(isa)) continue;
       std::vector<float> y(ref.size(), -999.f);
-      std::vector<uint64_t> blob;
+      std::vector<uint64_t> blob, yb(chained ? ref.size() / p.out_c * bw_out : 0, 0x5a5a5a5aull);
+      p.y_bits = chained ? yb.data() : NULL;
       if (it % 2) {  // half the runs through prepared weights
         const long long nw = mmb_bconv_prepack_words(&p, isa, err, sizeof err);
         blob.resize((size_t)nw);
@@ -126,12 +140,13 @@ int main(int argc, char **argv) {
         }
         p.prepacked = blob.data();
       }
-      if (mmb_bconv2d_f32(&p, isa, x.data(), y.data(), err, sizeof err)) {
+      if (mmb_bconv2d_f32(&p, isa, chained ? NULL : x.data(), y.data(), err, sizeof err)) {
         printf("error: %s\n", err);
         ++bad;
       }
       p.prepacked = NULL;
       ++runs;
+      chained_runs += chained;
       ++per_isa[isa];
       for (size_t i = 0; i < y.size(); ++i)
         if (y[i] != ref[i]) {
@@ -140,10 +155,21 @@ int main(int argc, char **argv) {
           ++bad;
           break;
         }
+      for (size_t pix = 0; pix < yb.size() / (bw_out ? bw_out : 1); ++pix)
+        for (int c = 0; c < 64 * bw_out; ++c) {
+          const int got = (int)(yb[pix * bw_out + c / 64] >> (c % 64) & 1);
+          if (got != (c < p.out_c && ref[pix * p.out_c + c] >= 0.5f)) {
+            printf("iteration %d isa %s: bit %d of y_bits pixel %zu = %d\n", it,
+                   mmb_isa_name(isa), c, pix, got);
+            ++bad;
+            pix = yb.size();
+            break;
+          }
+        }
     }
   }
   for (int isa = 0; isa <= MMB_ISA_AMX; ++isa)
     if (per_isa[isa]) printf("isa %s: %d runs\n", mmb_isa_name(isa), per_isa[isa]);
-  printf("runs %d mismatches %d\n", runs, bad);
+  printf("runs %d (chained bits %d) mismatches %d\n", runs, chained_runs, bad);
   return bad != 0;
 }

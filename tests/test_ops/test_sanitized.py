@@ -1,8 +1,10 @@
 """The C++ core under AddressSanitizer + UBSan: random shapes (groups, strides, dilations, input
-dilation, asymmetric padding, AdaBin terms, sign output, threads, prepared weights) on every ISA
-path this CPU runs, exact against a naive loop (tests/test_ops/bconv_fuzz.cpp)."""
+dilation, asymmetric padding, AdaBin terms, sign output, chained bits, threads, prepared
+weights) on every ISA path this CPU runs, exact against a naive loop
+(tests/test_ops/bconv_fuzz.cpp)."""
 
 import os.path as osp
+import re
 import subprocess
 
 from mmbinary.ops import build
@@ -37,3 +39,5 @@ def test_core_is_exact_and_memory_clean_under_sanitizers(tmp_path):
     out = subprocess.run([exe, '300'], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert 'mismatches 0' in out.stdout and 'runtime error' not in out.stderr
+    chained = re.search(r'chained bits (\d+)', out.stdout)
+    assert chained and int(chained.group(1)) > 0, out.stdout[-500:]

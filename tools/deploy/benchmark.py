@@ -8,8 +8,9 @@ without AMX / AVX-512; OpenVINO and oneDNN honour it).
 
 Candidates: the binary model in PyTorch eager as trained, converted (constants) in PyTorch
 eager, OpenVINO with ``BinaryConvolution`` and an f32 / bf16 / NNCF-int8 real part, OpenVINO
-exact-INT8 form, OpenVINO with mmbinary's native ``MMBinaryConv`` (f32 / bf16 / int8 real part),
-PyTorch with the native kernel, ONNX Runtime; the FP32 counterpart (``--fp32``:
+exact-INT8 form, OpenVINO with mmbinary's native ``MMBinaryConv`` (f32 / bf16 / int8 real part;
+and int8 with floats instead of packed bits between chained nodes, to show what the chaining
+saves), PyTorch with the native kernel, ONNX Runtime; the FP32 counterpart (``--fp32``:
 SimpleBaseline-ResNet-18, HRNet-W32 or ResNet-18) in PyTorch FP32, OpenVINO FP32, BF16 and
 NNCF INT8. NNCF calibrates on random inputs here: latency does not depend on the calibration
 data (accuracy does).
@@ -55,12 +56,15 @@ FP32 = {
 }
 
 
+# the same export with floats instead of packed bits between chained nodes (chain_bits off)
+UNCHAINED = 'binary | OpenVINO + native MMBinaryConv, real part int8, floats between nodes'
 BINARY_CANDIDATES = [
     'binary | PyTorch eager, as trained',
     'binary | PyTorch eager, converted constants',
     *(f'binary | OpenVINO BinaryConvolution, real part {p}' for p in ('f32', 'bf16', 'int8')),
     'binary | OpenVINO exact-INT8 form, real part bf16',
     *(f'binary | OpenVINO + native MMBinaryConv, real part {p}' for p in ('f32', 'bf16', 'int8')),
+    UNCHAINED,
     'binary | PyTorch + native kernel (packed export)',
     'binary | ONNX Runtime (Sign + Conv on +/-1)',
 ]
@@ -180,8 +184,9 @@ def _openvino_candidate(
 
 
 @_or_skipped
-def native_openvino_candidate(net, example, threads, precision='f32', profile=False):
-    """The export of ``--binary-kernel native``: MMBinaryConv nodes, OpenVINO real part."""
+def native_openvino_candidate(net, example, threads, precision='f32', profile=False, chain=True):
+    """The export of ``--binary-kernel native``: MMBinaryConv nodes, OpenVINO real part
+    (``chain=False``: floats instead of packed bits between chained nodes)."""
     from mmbinary.deploy.backends import openvino as backend
     from mmbinary.ops import openvino_ext
 
@@ -203,6 +208,7 @@ def native_openvino_candidate(net, example, threads, precision='f32', profile=Fa
         calibration=calib,
         binary_kernel='native',
         log=lambda s: None,
+        chain=chain,
     )
     if written['binary_kernel'] != 'native':
         print('  candidate skipped: the export fell back to BinaryConvolution')
@@ -283,6 +289,9 @@ def end_to_end(args, net, converted, fp32_net, example, threads):
     for precision in ('f32', 'bf16', 'int8'):
         name = f'binary | OpenVINO + native MMBinaryConv, real part {precision}'
         c[name] = partial(native_openvino_candidate, converted, example, threads, precision, **prof)
+    c[UNCHAINED] = partial(
+        native_openvino_candidate, converted, example, threads, 'int8', chain=False, **prof
+    )
     c['binary | PyTorch + native kernel (packed export)'] = partial(
         native_torch_candidate, converted, threads
     )

@@ -512,6 +512,62 @@ def rewrite_native(model, layers, fuse: bool = True, layout: str = 'NHWC') -> Li
     return [entry[0] for entry in layers]
 
 
+def chain_bits(model) -> int:
+    """Pass packed bits between chained ``MMBinaryConv`` nodes instead of floats, in place.
+
+    Where a node's output (NHWC, one group) is the input ``x`` of other ``MMBinaryConv`` nodes
+    (NHWC, one group) with one and the same threshold, the producer also writes the output's
+    bits in its epilogue (``bits_output=1``, ``bits_threshold``: the readers' threshold) and the
+    readers take them as their input (``bits_input=1``): they skip reading and packing the
+    floats. The float output stays for its other readers (a shortcut add fused into the next
+    node, a real layer). Results are unchanged bit for bit (the bits are the packing's).
+
+    Returns:
+        The number of nodes that now read bits.
+    """
+    from mmbinary.ops import openvino_ext
+
+    factory = openvino_ext.node_factory()
+
+    def chainable(node):
+        if node.get_type_name() != OP_TYPE:
+            return None
+        attrs = node.get_attributes()
+        return attrs if attrs['layout'] == 'NHWC' and int(attrs['groups']) == 1 else None
+
+    producers, readers = {}, set()  # producer name -> threshold; names of the readers
+    for node in model.get_ordered_ops():
+        if chainable(node) is None:
+            continue
+        found = []
+        for target in node.output(0).get_target_inputs():
+            reader = target.get_node()
+            attrs = chainable(reader)
+            if attrs is not None and target.get_index() == 0 and not attrs['bits_input']:
+                found.append((reader.get_friendly_name(), float(attrs['threshold'])))
+        if found and len({t for _, t in found}) == 1:
+            producers[node.get_friendly_name()] = found[0][1]
+            readers.update(name for name, _ in found)
+    count = 0
+    for node in model.get_ordered_ops():  # producers first: a reader's input is already new
+        name = node.get_friendly_name()
+        if name not in producers and name not in readers:
+            continue
+        attrs = node.get_attributes()
+        inputs = list(node.input_values())
+        if name in producers:
+            attrs.update(bits_output=1, bits_threshold=producers[name])
+        if name in readers:
+            attrs['bits_input'] = 1
+            inputs[0] = inputs[0].get_node().output(1)
+            count += 1
+        new = factory.create(OP_TYPE, inputs, attrs)
+        new.set_friendly_name(name)
+        node.output(0).replace(new.output(0))
+    model.validate_nodes_and_infer_types()
+    return count
+
+
 def auto_binary_kernel(exact_int8: bool = False, log=print) -> Tuple[str, str]:
     """``(kernel, why)``: the faster 1-bit kernel for this machine, as measured (README, Deploy).
 
@@ -545,6 +601,7 @@ def export(
     calibration: Optional[list] = None,
     binary_kernel: str = 'openvino',
     log=print,
+    chain: bool = True,
 ) -> Dict[str, object]:
     """Write ``model.xml`` / ``model.bin`` of a converted network for a static input shape.
 
@@ -562,6 +619,8 @@ def export(
             built here, one message is logged and the export falls back to ``'openvino'``) or
             ``'auto'`` (:func:`auto_binary_kernel`: the faster of the two on this machine,
             logged with the reason).
+        chain (bool): with the native kernel, pass packed bits between chained nodes
+            (:func:`chain_bits`); ``False`` keeps floats between them (for comparison).
 
     Returns:
         ``dict(files=[...], binary_convs=N, binary_kernel=...)``: the kernel actually written.
@@ -611,6 +670,8 @@ def export(
         rewritten = rewrite_binary_convs(model, exact_int8=exact_int8)
     if precision == 'int8':
         model = quantize_real_part(model, calibration, log=log)
+    if layers is not None and chain:  # after NNCF, which need not know the bits
+        chain_bits(model)
     ov.save_model(model, osp.join(out_dir, 'model.xml'), compress_to_fp16=False)
     return dict(
         files=['model.xml', 'model.bin'], binary_convs=len(rewritten), binary_kernel=binary_kernel

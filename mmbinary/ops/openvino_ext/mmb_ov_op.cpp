@@ -17,6 +17,12 @@
 //                        y >= 0 (Maxout), as in mmb_bconv_params
 // Output: f32 [N, out_channels, Ho, Wo] ([N, Ho, Wo, out_channels] with layout "NHWC").
 //
+// Chained bits (layout "NHWC", groups 1; mmb_bconv_params x_bits / y_bits): with bits_output
+// = 1 a second output, u8 [N, Ho, Wo, 8 words(out_channels)], the output's packed bits
+// y >= bits_threshold, written in the epilogue; with bits_input = 1, input 0 is such bits,
+// u8 [N, H, W, 8 words(in_channels)] (another node's second output) instead of the floats.
+// words(c) = ceil(c / 64); the bytes are the little-endian words.
+//
 // A transposed conv is given as its direct conv (packed format v1): input_dilations = its
 // stride, pads = dilation (k - 1) - padding (+ output_padding at the end).
 
@@ -108,6 +114,8 @@ class MMBinaryConv : public ov::op::Op {
 
   MMBinaryConv() = default;
 
+  static int64_t words_of(int64_t channels) { return (channels + 63) / 64; }
+
   void validate_and_infer_types() override {
     auto fail = [this](const std::string &what) {
       NODE_VALIDATION_CHECK(this, false, "MMBinaryConv: ", what);
@@ -133,8 +141,13 @@ class MMBinaryConv : public ov::op::Op {
     if (get_input_size() != expected)
       fail("expected " + std::to_string(expected) + " inputs for the has_* attributes, got " +
            std::to_string(get_input_size()));
-    if (get_input_element_type(0) != ov::element::f32)
-      fail("x must be f32, got " + get_input_element_type(0).get_type_name());
+    if ((m_bits_input || m_bits_output) && (!nhwc || m_groups != 1))
+      fail("bits_input / bits_output need layout NHWC and groups 1, got layout " + m_layout +
+           " and groups " + std::to_string(m_groups));
+    const ov::element::Type x_type = m_bits_input ? ov::element::u8 : ov::element::f32;
+    if (get_input_element_type(0) != x_type)
+      fail(std::string(m_bits_input ? "x (bits_input=1) must be u8 packed bits" : "x must be f32") +
+           ", got " + get_input_element_type(0).get_type_name());
     if (get_input_element_type(1) != ov::element::u8)
       fail("weight must be u8 (packed format v1 bytes), got " +
            get_input_element_type(1).get_type_name());
@@ -143,9 +156,13 @@ class MMBinaryConv : public ov::op::Op {
     if (xs.rank().is_static()) {
       if (xs.rank().get_length() != 4) fail("x must be 4-D NCHW, got rank " +
                                             std::to_string(xs.rank().get_length()));
-      if (xs[cdim].is_static() && xs[cdim].get_length() != m_in_channels)
-        fail("x (" + m_layout + ") has " + std::to_string(xs[cdim].get_length()) +
-             " channels, in_channels=" + std::to_string(m_in_channels));
+      const int64_t x_last = m_bits_input ? 8 * words_of(m_in_channels) : m_in_channels;
+      if (xs[cdim].is_static() && xs[cdim].get_length() != x_last)
+        fail(m_bits_input ? "x (packed bits) has " + std::to_string(xs[cdim].get_length()) +
+                                " bytes per pixel, in_channels=" + std::to_string(m_in_channels) +
+                                " need " + std::to_string(x_last)
+                          : "x (" + m_layout + ") has " + std::to_string(xs[cdim].get_length()) +
+                                " channels, in_channels=" + std::to_string(m_in_channels));
       out[0] = xs[0];
       out[cdim] = m_out_channels;
       for (int i = 0; i < 2; i++) {
@@ -167,6 +184,11 @@ class MMBinaryConv : public ov::op::Op {
            std::to_string(m_out_channels) + ", " + std::to_string(m_kernel[0]) + ", " +
            std::to_string(m_kernel[1]) + ", " + std::to_string(8 * words) + "]");
     set_output_type(0, ov::element::f32, out);
+    if (m_bits_output) {
+      ov::PartialShape bits = out;
+      bits[3] = 8 * words_of(m_out_channels);
+      set_output_type(1, ov::element::u8, bits);
+    }
   }
 
   std::shared_ptr<ov::Node> clone_with_new_inputs(const ov::OutputVector &args) const override {
@@ -197,6 +219,9 @@ class MMBinaryConv : public ov::op::Op {
     v.on_attribute("has_post_shift", m_has_post_shift);
     v.on_attribute("has_pos_slope", m_has_pos_slope);
     v.on_attribute("layout", m_layout);
+    v.on_attribute("bits_input", m_bits_input);
+    v.on_attribute("bits_output", m_bits_output);
+    v.on_attribute("bits_threshold", m_bits_threshold);
     return true;
   }
 
@@ -210,7 +235,7 @@ class MMBinaryConv : public ov::op::Op {
     std::memset(&p, 0, sizeof(p));  // fields not set below (sign_threshold): NULL, unused
     p.nhwc = m_layout == "NHWC";
     p.n = (int)xs[0];
-    p.in_c = (int)xs[p.nhwc ? 3 : 1];
+    p.in_c = m_bits_input ? (int)m_in_channels : (int)xs[p.nhwc ? 3 : 1];
     p.in_h = (int)xs[p.nhwc ? 1 : 2];
     p.in_w = (int)xs[p.nhwc ? 2 : 3];
     p.out_c = (int)m_out_channels;
@@ -252,6 +277,19 @@ class MMBinaryConv : public ov::op::Op {
 #endif
     outputs[0].set_shape(p.nhwc ? ov::Shape{xs[0], (size_t)p.out_h, (size_t)p.out_w, (size_t)p.out_c}
                                 : ov::Shape{xs[0], (size_t)p.out_c, (size_t)p.out_h, (size_t)p.out_w});
+    const float *x = nullptr;
+    if (m_bits_input) {  // the kernel reads 64-bit words: the plugin's buffers are aligned
+      p.x_bits = aligned_words(inputs[0].data<const uint8_t>(), "x (packed bits)");
+    } else {
+      x = inputs[0].data<const float>();
+    }
+    if (m_bits_output) {
+      outputs[1].set_shape(ov::Shape{xs[0], (size_t)p.out_h, (size_t)p.out_w,
+                                     (size_t)(8 * words_of(m_out_channels))});
+      p.y_bits = const_cast<uint64_t *>(
+          aligned_words(outputs[1].data<uint8_t>(), "the packed bits output"));
+      p.y_bits_threshold = m_bits_threshold;
+    }
     char err[512] = {0};
     std::shared_ptr<std::vector<uint64_t>> words, aligned;
     {
@@ -288,13 +326,18 @@ class MMBinaryConv : public ov::op::Op {
     }
     if (aligned) p.weight = aligned->data();
     if (words) p.prepacked = words->data();
-    if (mmb_bconv2d_f32(&p, choice.isa, inputs[0].data<const float>(), outputs[0].data<float>(),
-                        err, sizeof(err)) != 0)
+    if (mmb_bconv2d_f32(&p, choice.isa, x, outputs[0].data<float>(), err, sizeof(err)) != 0)
       OPENVINO_THROW("MMBinaryConv (", mmb_isa_name(choice.isa), "): ", err);
     return true;
   }
 
  private:
+  static const uint64_t *aligned_words(const uint8_t *bytes, const char *what) {
+    if (reinterpret_cast<uintptr_t>(bytes) % alignof(uint64_t) != 0)
+      OPENVINO_THROW("MMBinaryConv: ", what, " is not 8-byte aligned");
+    return reinterpret_cast<const uint64_t *>(bytes);
+  }
+
   int64_t m_in_channels = 0, m_out_channels = 0, m_groups = 1;
   std::vector<int64_t> m_kernel{1, 1}, m_strides{1, 1}, m_dilations{1, 1};
   std::vector<int64_t> m_pads_begin{0, 0}, m_pads_end{0, 0}, m_input_dilations{1, 1};
@@ -303,6 +346,8 @@ class MMBinaryConv : public ov::op::Op {
   int64_t m_has_residual = 0, m_has_prelu = 0;
   int64_t m_has_pre_shift = 0, m_has_post_shift = 0, m_has_pos_slope = 0;
   std::string m_layout = "NCHW";
+  int64_t m_bits_input = 0, m_bits_output = 0;
+  float m_bits_threshold = 0.0f;
   std::shared_ptr<Prepacked> m_prepacked = std::make_shared<Prepacked>();
 };
 
