@@ -113,8 +113,9 @@ static inline int mmb_epilogue_nhwc_fits(const mmb_ctx *c) {
 }
 
 /* Channels ch0 <= o < ch0 + nch of output (oy, ox), group g, image n; cr: their counts.
-   With p->y_bits (groups 1) also the pixel's bits, 16 compares to a word: callers then pass
-   whole pixels (ch0 = 0, nch = out_c), so every word is written here at once.
+   With p->y_bits (groups 1) also the pixel's bits, y >= y_bits_threshold: the four 16-lane
+   compares of each 64 channels make one word. Callers then pass whole pixels (ch0 = 0,
+   nch = out_c), so every word is written here at once.
    The residual (and with kPrefetchCounts the counts) kMmbAhead values ahead are prefetched:
    the hardware prefetcher runs too short a distance for these streams (measured: the 64-channel
    layer's epilogue 53 -> 38-45 us). A prefetch past the end of a buffer cannot fault. */
@@ -125,20 +126,18 @@ static inline void mmb_epilogue_nhwc_pixel(const mmb_ctx *c, int n, int g, int o
   const mmb_bconv_params *p = c->p;
   const int O = p->out_c, oc = g * c->opg + ch0;
   const size_t yrow = ((size_t)n * c->yh + (size_t)oy * c->ysh + c->yr) * c->yw + c->yq;
-  const size_t off = (yrow + (size_t)ox * c->ysw) * O + oc;
+  const size_t pixel = yrow + (size_t)ox * c->ysw, off = pixel * O + oc;
   const int32_t *bs = c->base + ((size_t)c->rowpat[oy] * p->out_w + ox) * O + oc;
   const float *sc = p->scale + oc, *bi = p->bias + oc, *rr = p->residual ? p->residual + off : 0;
   const float *pre = p->pre_shift ? p->pre_shift + oc : 0, *post = p->post_shift ? p->post_shift + oc : 0;
   const float *neg = p->prelu ? p->prelu + oc : 0, *pos = p->pos_slope ? p->pos_slope + oc : 0;
   const __m512i tv = _mm512_set1_epi32(c->taps * c->cpg);
-  float *yr = y + off;
-  uint64_t *bits = p->y_bits ? p->y_bits + (yrow + (size_t)ox * c->ysw) * ((O + 63) / 64) : 0;
   const __m512 bt = _mm512_set1_ps(p->y_bits_threshold);
-  uint64_t word = 0;
-  for (int i = 0; i < nch; i += 16) {
+  float *yr = y + off;
+  // channels i .. i + 16 (lanes m): y stored, its bits (the packing's comparison) returned
+  auto lane16 = [&](int i, __mmask16 m) -> __mmask16 {
     if (kPrefetchCounts) _mm_prefetch((const char *)(cr + kMmbAhead + i), _MM_HINT_T0);
     if (rr) _mm_prefetch((const char *)(rr + kMmbAhead + i), _MM_HINT_T0);
-    const __mmask16 m = (__mmask16)(nch - i >= 16 ? 0xffff : (1u << (nch - i)) - 1);
     const __m512i b = _mm512_maskz_loadu_epi32(m, bs + i), q = _mm512_maskz_loadu_epi32(m, cr + i);
     const __m512i v = kDot ? _mm512_add_epi32(_mm512_sub_epi32(b, tv), q)
                            : _mm512_sub_epi32(b, _mm512_slli_epi32(q, 1));
@@ -154,14 +153,24 @@ static inline void mmb_epilogue_nhwc_pixel(const mmb_ctx *c, int n, int g, int o
     }
     if (post) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, post + i));
     _mm512_mask_storeu_ps(yr + i, m, f);
-    if (bits) {  // the packing's comparison (mmb_bits_nhwc_avx512), masked past nch
-      const int j = oc + i;
-      word |= (uint64_t)_mm512_mask_cmp_ps_mask(m, f, bt, _CMP_GE_OQ) << (j & 63);
-      if (((j + 16) & 63) == 0 || i + 16 >= nch) {
-        bits[j >> 6] = word;
-        word = 0;
-      }
-    }
+    return _mm512_mask_cmp_ps_mask(m, f, bt, _CMP_GE_OQ);  // unused (dropped) without y_bits
+  };
+  auto lanes = [nch](int i) {
+    return (__mmask16)(nch - i >= 16 ? 0xffff : nch - i > 0 ? (1u << (nch - i)) - 1 : 0);
+  };
+  if (!p->y_bits) {
+    for (int i = 0; i < nch; i += 16) lane16(i, lanes(i));
+    return;
+  }
+  uint64_t *bits = p->y_bits + pixel * ((O + 63) / 64) + (oc >> 6);
+  int i = 0;
+  for (; i + 64 <= nch; i += 64)
+    *bits++ = (uint64_t)lane16(i, 0xffff) | (uint64_t)lane16(i + 16, 0xffff) << 16 |
+              (uint64_t)lane16(i + 32, 0xffff) << 32 | (uint64_t)lane16(i + 48, 0xffff) << 48;
+  if (i < nch) {  // the last word: lanes past nch compare false, so its high bits are 0
+    uint64_t w = 0;
+    for (int k = 0; i + 16 * k < nch; ++k) w |= (uint64_t)lane16(i + 16 * k, lanes(i + 16 * k)) << (16 * k);
+    *bits = w;
   }
 }
 
