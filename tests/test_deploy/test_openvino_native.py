@@ -383,7 +383,7 @@ def test_maxout_of_adabin_blocks_is_fused_into_the_nodes(round_trip):
 def test_auto_kernel_picks_native_only_on_the_avx512_path(tmp_path):
     isa = openvino_ext.kernel_isa()
     kernel, why = ov_backend.auto_binary_kernel(log=lambda s: None)
-    assert kernel == ('native' if isa == 'avx512' else 'openvino') and isa in why
+    assert kernel == ('native' if isa.split('+')[0] == 'avx512' else 'openvino') and isa in why
     assert ov_backend.auto_binary_kernel(exact_int8=True)[0] == 'openvino'
     deployed, real = _layer(FORMS['c3_k3_p1'], seed=0)
     logged = []
@@ -416,8 +416,43 @@ def test_unknown_layout_is_refused_by_the_op():
 def test_deployed_model_says_which_kernel_runs(round_trip):
     model = DeployedModel(round_trip['adabin_resnet20']['out'], threads=1)
     assert model.binary_kernel == 'native'
-    assert model.binary_isa in _supported_isas()
+    assert set(model.binary_isa.split('+')) <= set(_supported_isas())
     assert f'binary_kernel=native ({model.binary_isa})' in repr(model)
+
+
+_TIMED = r"""
+import sys
+import numpy as np
+from mmbinary.deploy import DeployedModel
+from mmbinary.ops import openvino_ext
+model = DeployedModel(sys.argv[1], threads=1)
+x = np.load(sys.argv[2])[:1]
+ys = [model(x) for _ in range(12)]
+print('ISA', openvino_ext.kernel_isa())
+print('COUNTS', *openvino_ext.timed_counts())
+print('SAME', all(np.array_equal(y, ys[0]) for y in ys))
+"""
+
+
+@pytest.mark.parametrize('timed', ['1', '0'])
+def test_auto_times_amx_against_avx512_per_node(round_trip, timed):
+    """With auto on an AMX CPU each node runs avx512 and amx alternately on its first calls,
+    then keeps the faster: every node settles once, and every call's output is the same bits.
+    Elsewhere (or with MMBINARY_BCONV_TIMED=0) one path runs and nothing is timed."""
+    case = round_trip['sbpn18_binary_head']
+    env = {'MMBINARY_BCONV_ISA': 'auto', 'MMBINARY_BCONV_TIMED': timed}
+    done = _python(_TIMED, case['out'], case['x'], env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = dict(line.split(' ', 1) for line in done.stdout.splitlines() if ' ' in line)
+    nodes = len(_ops(osp.join(case['out'], 'model.xml'))['MMBinaryConv'])
+    counts = [int(c) for c in lines['COUNTS'].split()]
+    assert lines['SAME'] == 'True'
+    if timed == '1' and 'amx' in _supported_isas() and 'avx512' in _supported_isas():
+        assert lines['ISA'] == 'avx512+amx'
+        assert sum(counts) == nodes, (counts, nodes)  # each node chose once
+        print(f'timed choice: {counts[0]} nodes kept avx512, {counts[1]} took amx')
+    else:
+        assert '+' not in lines['ISA'] and counts == [0, 0]
 
 
 def test_native_export_where_the_extension_cannot_load_names_the_fix(round_trip, tmp_path):

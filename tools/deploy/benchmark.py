@@ -91,7 +91,13 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, nargs='+', default=[1, 2])
     parser.add_argument('--iters', type=int, default=20, help='calls per candidate per round')
     parser.add_argument('--rounds', type=int, default=5)
-    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=10,
+        help='calls per candidate before timing (the native kernel settles its per-node timed '
+        'choice of ISA path in its first 10 calls)',
+    )
     parser.add_argument('--per-layer', action='store_true', help='also time each binary conv')
     parser.add_argument(
         '--profile',

@@ -587,9 +587,9 @@ def auto_binary_kernel(exact_int8: bool = False, log=print) -> Tuple[str, str]:
         isa = openvino_ext.kernel_isa()
     except (openvino_ext.NativeKernelUnavailable, OSError) as e:
         return 'openvino', f'the native kernel cannot run here: {e}'
-    if isa != 'avx512':
+    if isa.split('+')[0] != 'avx512':
         return 'openvino', f'the native kernel runs its {isa} path here, not faster end to end'
-    return 'native', 'the native kernel runs its avx512 path here'
+    return 'native', f'the native kernel runs its {isa} path here'
 
 
 def export(

@@ -33,7 +33,7 @@ import os.path as osp
 import shutil
 import subprocess
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..bconv import ABI_VERSION
 
@@ -199,7 +199,12 @@ def _check_library(path: str):
 
 
 def kernel_isa() -> str:
-    """The instruction set the op runs (``'avx512'``, ``'avx2'``, ``'portable'``).
+    """The instruction set the op runs (``'avx512'``, ``'avx2'``, ``'portable'``, ...).
+
+    ``'avx512+amx'``: ``MMBINARY_BCONV_ISA`` is ``auto`` (or unset) on a CPU with AMX, so each
+    node times the ``avx512`` and ``amx`` paths on its first calls and keeps the faster one (the
+    same results bit for bit; :func:`timed_counts`). ``MMBINARY_BCONV_TIMED=0`` turns that off
+    (``'avx512'`` everywhere), and a forced path runs everywhere.
 
     Raises:
         NativeKernelUnavailable: the ISA forced by ``MMBINARY_BCONV_ISA`` is not valid or not on
@@ -213,6 +218,15 @@ def kernel_isa() -> str:
     if not ok.value:
         raise NativeKernelUnavailable(text)
     return text
+
+
+def timed_counts() -> Tuple[int, int]:
+    """The timed choices made so far in this process (:func:`kernel_isa`): ``(nodes that kept
+    the base path, nodes that took the timed one)``; a node settles after 10 calls."""
+    lib = ctypes.CDLL(library_path())
+    counts = (ctypes.c_int * 2)()
+    lib.mmbinary_ov_ext_timed_counts(counts)
+    return counts[0], counts[1]
 
 
 def set_threads(threads: int):

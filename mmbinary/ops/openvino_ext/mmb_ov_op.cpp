@@ -25,11 +25,15 @@
 //
 // A transposed conv is given as its direct conv (packed format v1): input_dilations = its
 // stride, pads = dilation (k - 1) - padding (+ output_padding at the end).
+//
+// ISA path: MMBINARY_BCONV_ISA, else the best the CPU has; with auto on an AMX CPU each node
+// times the avx512 and amx paths on its first calls and keeps the faster (Timing below).
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -54,19 +58,57 @@ namespace {
 struct IsaChoice {
   int isa = -1;
   std::string error;
+  // auto on an AMX CPU: each node times this path against isa on its first calls and keeps the
+  // faster (the same results bit for bit); -1: no such choice
+  int timed = -1;
+  std::string name;  // "avx512", or "avx512+amx" with the timed choice
 };
 
-// The ISA is chosen once per process (MMBINARY_BCONV_ISA forces a path).
+bool env_auto() {
+  const char *v = std::getenv("MMBINARY_BCONV_ISA");
+  return !v || !*v || std::strcmp(v, "auto") == 0;
+}
+
+// The ISA is chosen once per process (MMBINARY_BCONV_ISA forces a path; MMBINARY_BCONV_TIMED=0
+// turns the per-node timed choice off).
 const IsaChoice &selected_isa() {
   static IsaChoice choice;
   static std::once_flag once;
   std::call_once(once, [] {
     char err[512] = {0};
     choice.isa = mmb_select_isa(nullptr, err, sizeof(err));
-    if (choice.isa < 0) choice.error = err[0] ? err : "mmb_select_isa failed";
+    if (choice.isa < 0) {
+      choice.error = err[0] ? err : "mmb_select_isa failed";
+      return;
+    }
+    const char *timed = std::getenv("MMBINARY_BCONV_TIMED");
+    if (env_auto() && choice.isa == MMB_ISA_AVX512 && mmb_cpu_supports(MMB_ISA_AMX) &&
+        !(timed && std::strcmp(timed, "0") == 0))
+      choice.timed = MMB_ISA_AMX;
+    choice.name = mmb_isa_name(choice.isa);
+    if (choice.timed >= 0) choice.name += std::string("+") + mmb_isa_name(choice.timed);
   });
   return choice;
 }
+
+std::atomic<int> g_settled[2] = {{0}, {0}};  // mmbinary_ov_ext_timed_counts
+
+// The timed choice of one node: calls 0 and 1 warm each path up (their weights are prepacked
+// then), the next 2 kTimedCalls alternate and keep each path's fastest call, then the faster
+// path runs from there on. Started again if the kernel's thread count changes.
+const int kTimedCalls = 4;
+struct Timing {
+  std::mutex mutex;
+  int threads = -1, calls = 0, choice = -1;  // choice: 0 the base path, 1 the timed one
+  double best[2] = {1e30, 1e30};
+
+  void restart(int t) {  // (the mutex held)
+    threads = t;
+    calls = 0;
+    choice = -1;
+    best[0] = best[1] = 1e30;
+  }
+};
 
 int env_threads() {
   const char *v = std::getenv("MMBINARY_BCONV_THREADS");
@@ -95,8 +137,8 @@ int kernel_threads() {
 }
 #endif
 
-// The weights in the ISA's own layout (mmb_bconv_prepack), made on the first evaluate of a
-// node and reused while its constant weight stays at the same address.
+// The weights in an ISA's own layout (mmb_bconv_prepack), made on the first evaluate of a
+// node on that ISA and reused while its constant weight stays at the same address.
 struct Prepacked {
   std::mutex mutex;
   const void *source = nullptr;  // the weight constant's bytes
@@ -104,6 +146,21 @@ struct Prepacked {
   // shared: a concurrent evaluate keeps its copy alive if another one rebuilds them
   std::shared_ptr<std::vector<uint64_t>> words;    // the prepacked weights, or null
   std::shared_ptr<std::vector<uint64_t>> aligned;  // aligned copy of a misaligned weight, or null
+
+  void release() {  // made again if the path runs again
+    std::lock_guard<std::mutex> lock(mutex);
+    source = nullptr;
+    isa = -1;
+    words.reset();
+    aligned.reset();
+  }
+};
+
+// What a node keeps between calls: its weights per path (the base one, the timed one) and
+// the timed choice.
+struct NodeState {
+  Prepacked prepacked[2];
+  Timing timing;
 };
 
 }  // namespace
@@ -193,7 +250,7 @@ class MMBinaryConv : public ov::op::Op {
 
   std::shared_ptr<ov::Node> clone_with_new_inputs(const ov::OutputVector &args) const override {
     auto node = std::make_shared<MMBinaryConv>(*this);
-    node->m_prepacked = std::make_shared<Prepacked>();  // its own: the weights may differ
+    node->m_state = std::make_shared<NodeState>();  // its own: the weights may differ
     node->set_arguments(args);
     node->constructor_validate_and_infer_types();
     return node;
@@ -291,11 +348,28 @@ class MMBinaryConv : public ov::op::Op {
       p.y_bits_threshold = m_bits_threshold;
     }
     char err[512] = {0};
+    // the path of this call: the base one, or during / after the timed choice either
+    NodeState &st = *m_state;
+    int slot = 0;
+    bool timing = false;
+    if (choice.timed >= 0) {
+      Timing &tm = st.timing;
+      std::lock_guard<std::mutex> lock(tm.mutex);
+      if (tm.threads != p.threads) tm.restart(p.threads);
+      if (tm.choice >= 0) {
+        slot = tm.choice;
+      } else {
+        slot = tm.calls % 2;
+        timing = tm.calls >= 2;
+        ++tm.calls;
+      }
+    }
+    const int isa = slot ? choice.timed : choice.isa;
     std::shared_ptr<std::vector<uint64_t>> words, aligned;
     {
-      Prepacked &pp = *m_prepacked;
+      Prepacked &pp = st.prepacked[slot];
       std::lock_guard<std::mutex> lock(pp.mutex);
-      const bool same = pp.source == bytes && pp.isa == choice.isa && pp.n == p.n &&
+      const bool same = pp.source == bytes && pp.isa == isa && pp.n == p.n &&
                         pp.in_h == p.in_h && pp.in_w == p.in_w;
       if (!same) {
         // the kernel reads 64-bit words: an IR constant may sit at any byte offset, so a
@@ -307,16 +381,16 @@ class MMBinaryConv : public ov::op::Op {
           std::memcpy(pp.aligned->data(), bytes, pp.aligned->size() * sizeof(uint64_t));
           p.weight = pp.aligned->data();
         }
-        const long long n_words = mmb_bconv_prepack_words(&p, choice.isa, err, sizeof(err));
+        const long long n_words = mmb_bconv_prepack_words(&p, isa, err, sizeof(err));
         pp.words.reset();
         if (n_words > 0) {
           auto packed = std::make_shared<std::vector<uint64_t>>((size_t)n_words);
-          if (mmb_bconv_prepack(&p, choice.isa, packed->data(), err, sizeof(err)) == 0)
+          if (mmb_bconv_prepack(&p, isa, packed->data(), err, sizeof(err)) == 0)
             pp.words = packed;
         }
         err[0] = 0;  // without prepacked weights the kernel prepares them on each call
         pp.source = bytes;
-        pp.isa = choice.isa;
+        pp.isa = isa;
         pp.n = p.n;
         pp.in_h = p.in_h;
         pp.in_w = p.in_w;
@@ -326,8 +400,22 @@ class MMBinaryConv : public ov::op::Op {
     }
     if (aligned) p.weight = aligned->data();
     if (words) p.prepacked = words->data();
-    if (mmb_bconv2d_f32(&p, choice.isa, x, outputs[0].data<float>(), err, sizeof(err)) != 0)
-      OPENVINO_THROW("MMBinaryConv (", mmb_isa_name(choice.isa), "): ", err);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (mmb_bconv2d_f32(&p, isa, x, outputs[0].data<float>(), err, sizeof(err)) != 0)
+      OPENVINO_THROW("MMBinaryConv (", mmb_isa_name(isa), "): ", err);
+    if (timing) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      Timing &tm = st.timing;
+      std::lock_guard<std::mutex> lock(tm.mutex);
+      if (tm.choice < 0 && tm.threads == p.threads) {
+        if (s < tm.best[slot]) tm.best[slot] = s;
+        if (tm.calls >= 2 + 2 * kTimedCalls) {
+          tm.choice = tm.best[1] < tm.best[0] ? 1 : 0;
+          g_settled[tm.choice].fetch_add(1);
+          st.prepacked[1 - tm.choice].release();  // the other path's weights: not needed now
+        }
+      }
+    }
     return true;
   }
 
@@ -348,16 +436,25 @@ class MMBinaryConv : public ov::op::Op {
   std::string m_layout = "NCHW";
   int64_t m_bits_input = 0, m_bits_output = 0;
   float m_bits_threshold = 0.0f;
-  std::shared_ptr<Prepacked> m_prepacked = std::make_shared<Prepacked>();
+  std::shared_ptr<NodeState> m_state = std::make_shared<NodeState>();
 };
 
 }  // namespace mmbinary
 
-// The ISA the op runs ("avx512", "avx2", "portable"), or the selection error: for the loader.
+// The ISA the op runs ("avx512", "avx2", "portable"; "avx512+amx": each node times both on
+// its first calls and keeps the faster), or the selection error: for the loader.
 extern "C" __attribute__((visibility("default"))) const char *mmbinary_ov_ext_isa(int *ok) {
   const auto &choice = mmbinary::selected_isa();
   *ok = choice.isa >= 0;
-  return choice.isa >= 0 ? mmb_isa_name(choice.isa) : choice.error.c_str();
+  return choice.isa >= 0 ? choice.name.c_str() : choice.error.c_str();
+}
+
+// The timed choices made so far in this process (tests, benchmark): counts[0] nodes settled
+// on the base path, counts[1] on the timed one (a node whose thread count changed chooses
+// again and counts again).
+extern "C" __attribute__((visibility("default"))) void mmbinary_ov_ext_timed_counts(int *counts) {
+  counts[0] = mmbinary::g_settled[0].load();
+  counts[1] = mmbinary::g_settled[1].load();
 }
 
 extern "C" __attribute__((visibility("default"))) void mmbinary_ov_ext_set_threads(int threads) {
