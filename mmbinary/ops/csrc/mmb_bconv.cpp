@@ -270,6 +270,7 @@ void plan(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const int *
   c.lanes = f->lanes;
   c.pix = c.words * f->xmul;
   c.nob = (c.opg + c.lanes - 1) / c.lanes;
+  c.cstride = c.opg;
   pl.koff.resize(c.K);
   for (int u = 0; u < p->kh; ++u)
     for (int v = 0; v < p->kw; ++v)
@@ -667,9 +668,12 @@ double run_rows(const mmb_isa_fns *f, const mmb_ctx *const *cc, int nq, const mm
       for (int q = 0; q < nq; ++q) {
         const mmb_ctx &c = *cc[q];
         const int qw = c.p->out_w, qld = nq > 1 ? chunk_rows * qw : ldc;
-        int32_t *dst = nq > 1 ? qcnt.data() : cnt.get();
+        // a phase whose columns go straight to ox * nq + q (cstride nq * opg): no copy below
+        const bool direct = nq > 1 && c.nhwc && c.cstride == nq * opg;
+        int32_t *dst = direct ? cnt.get() + (size_t)q * opg : nq > 1 ? qcnt.data() : cnt.get();
         const auto r0 = std::chrono::steady_clock::now();
-        const size_t row = c.nhwc ? (size_t)qw * opg : (size_t)qw;  // a row's counts
+        // a row's counts
+        const size_t row = direct ? (size_t)wo * opg : c.nhwc ? (size_t)qw * opg : (size_t)qw;
         if (f->count_rows)
           f->count_rows(&c, n, g, oy0, oy1, dst, qld);
         else
@@ -680,12 +684,12 @@ double run_rows(const mmb_isa_fns *f, const mmb_ctx *const *cc, int nq, const mm
                     std::chrono::steady_clock::now() - r0).count();
         if (p->window_scale) window_counts(f, c, n, g, oy0, oy1, nq > 1 ? qpcx.data() : pcx.data());
         if (nq == 1) continue;
-        if (c.nhwc) {  // columns ox of this call -> ox * nq + q, opg counts each
+        if (c.nhwc && !direct) {  // columns ox of this call -> ox * nq + q, opg counts each
           for (int oy = 0; oy < oy1 - oy0; ++oy)
             for (int ox = 0; ox < qw; ++ox)
               memcpy(cnt.get() + ((size_t)oy * wo + (size_t)ox * nq + q) * opg,
                      qcnt.data() + ((size_t)oy * qw + ox) * opg, sizeof(int32_t) * opg);
-        } else {
+        } else if (!c.nhwc) {
           for (int o = 0; o < opg; ++o)
             for (int oy = 0; oy < oy1 - oy0; ++oy) {
               const int32_t *src = qcnt.data() + (size_t)o * qld + (size_t)oy * qw;
@@ -801,6 +805,7 @@ void interleave_tables(const mmb_ctx *const *cc, int nq, const mmb_bconv_params 
   il.c.p = er;
   il.c.ysw = 1, il.c.yq = 0;
   il.c.interleaved = 1;
+  il.c.cstride = il.c.opg;
   il.base.resize((size_t)R * O * wo);
   il.nvalid.resize((size_t)R * wo);
   if (c0.bmask) il.bmask.resize((size_t)R * O * wo);
@@ -975,6 +980,8 @@ int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x, float *y
           prepare(&q.p, f, pls[i]);
         }
         pls[i].c.xbuf = grid.xbuf.get() + ((size_t)q.dy * grid.c.wp + q.dx) * grid.c.pix;
+        // NHWC row by row: each column phase writes its counts at their interleaved columns
+        if (p->nhwc && !f->count_rows) pls[i].c.cstride = sw * pls[i].c.opg;
       }
       for (int r = 0; r < nr; ++r) {
         const Phase &first = ph.phases[(size_t)r * sw];

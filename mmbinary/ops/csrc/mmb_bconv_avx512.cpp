@@ -64,7 +64,7 @@ inline void block(const mmb_ctx *c, const uint64_t *xb, size_t step, const uint6
       if (ob >= opg) break;
       const __mmask8 m = (__mmask8)(opg - ob >= 8 ? 0xff : (1u << (opg - ob)) - 1);
       for (int p = 0; p < P; ++p)
-        _mm256_mask_storeu_epi32(cnt + (size_t)(ox0 + p) * opg + ob, m,
+        _mm256_mask_storeu_epi32(cnt + (size_t)(ox0 + p) * c->cstride + ob, m,
                                  _mm512_cvtepi64_epi32(acc[b][p]));
     } else if (P == 8) {
       store_transposed(acc[b], cnt, ldc, ox0, ob, opg);

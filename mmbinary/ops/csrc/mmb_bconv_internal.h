@@ -50,12 +50,15 @@ typedef struct {
      epilogue itself (the AMX path); NULL else */
   float *y;
   uint64_t call;                      /* this call's serial number: keys per-thread caches */
+  /* NHWC: counts between two columns of a row, opg; or nq * opg for a sub-pixel phase whose
+     count_row writes its columns straight into the interleaved rows of nq column phases */
+  int cstride;
 } mmb_ctx;
 
 /* Where count kernels store the popcount of channel o (< opg), column ox of a row (rows start
-   ldc apart in the [opg][ldc] layout, out_w * opg apart in the NHWC one). */
+   ldc apart in the [opg][ldc] layout; in the NHWC one columns are cstride apart). */
 static inline size_t mmb_cnt_at(const mmb_ctx *c, int ldc, int o, int ox) {
-  return c->nhwc ? (size_t)ox * c->opg + o : (size_t)o * ldc + ox;
+  return c->nhwc ? (size_t)ox * c->cstride + o : (size_t)o * ldc + ox;
 }
 
 /* The functions each ISA file provides. */
