@@ -815,11 +815,18 @@ void interleave_tables(const mmb_ctx *const *cc, int nq, const mmb_bconv_params 
     for (int r = 0; r < R; ++r) {
       for (int ox = 0; ox < qw; ++ox)
         il.nvalid[(size_t)r * wo + (size_t)ox * nq + q] = c.nvalid[(size_t)r * qw + ox];
+      if (c.nhwc) {  // a column's O values are contiguous on both sides
+        for (int ox = 0; ox < qw; ++ox) {
+          const size_t src = ((size_t)r * qw + ox) * O, dst = ((size_t)r * wo + ox * nq + q) * O;
+          memcpy(&il.base[dst], c.base + src, sizeof(int32_t) * O);
+          if (c0.bmask) memcpy(&il.bmask[dst], c.bmask + src, sizeof(int32_t) * O);
+        }
+        continue;
+      }
       for (int o = 0; o < O; ++o)
         for (int ox = 0; ox < qw; ++ox) {
           const size_t x = (size_t)ox * nq + q;
-          const size_t src = c.nhwc ? ((size_t)r * qw + ox) * O + o : ((size_t)r * O + o) * qw + ox;
-          const size_t dst = c.nhwc ? ((size_t)r * wo + x) * O + o : ((size_t)r * O + o) * wo + x;
+          const size_t src = ((size_t)r * O + o) * qw + ox, dst = ((size_t)r * O + o) * wo + x;
           il.base[dst] = c.base[src];
           if (c0.bmask) il.bmask[dst] = c.bmask[src];
         }
