@@ -81,6 +81,7 @@ class Params(ctypes.Structure):
         ('x_bits', ctypes.POINTER(ctypes.c_uint64)),
         ('y_bits', ctypes.POINTER(ctypes.c_uint64)),
         ('y_bits_threshold', ctypes.c_float),
+        ('residual_upsample', ctypes.c_int),
     ]
 
 
@@ -340,6 +341,7 @@ class _Layer:
         threads: int = 1,
         residual=None,
         y_bits_threshold: Optional[float] = None,
+        residual_upsample: int = 1,
     ):
         # a copy per call: ctypes releases the GIL, so two threads may run this layer at once
         p = Params.from_buffer_copy(self.params)
@@ -371,8 +373,13 @@ class _Layer:
             p.y_bits_threshold = float(y_bits_threshold)
         if residual is not None:
             residual = np.ascontiguousarray(residual, dtype=np.float32)
-            if residual.shape != out_shape:
-                raise ValueError(f'residual must be {list(out_shape)}, got {list(residual.shape)}')
+            up = max(int(residual_upsample), 1)
+            want = out_shape
+            if up > 1:  # checked by the kernel: NHWC, a power of two dividing the output size
+                want = (n, ho // up, wo // up, o) if self.nhwc else (n, o, ho // up, wo // up)
+            if residual.shape != want:
+                raise ValueError(f'residual must be {list(want)}, got {list(residual.shape)}')
+            p.residual_upsample = int(residual_upsample)
         idx = ISAS.index(select_isa(isa))
         p.prepacked = self.prepack(idx)[1]
         p.residual = None if residual is None else _ptr(residual)
@@ -431,6 +438,7 @@ def bconv2d(
     pos_slope=None,
     layout: str = 'NCHW',
     y_bits_threshold: Optional[float] = None,
+    residual_upsample: int = 1,
 ):
     """One binary conv on the native kernel (the direct-conv form of the packed format).
 
@@ -461,6 +469,9 @@ def bconv2d(
             integer threshold of :func:`sign_thresholds` (self-binarizing nets); only with
             ``scale`` and ``bias`` (no AdaBin terms, residual, PReLU, shifts or ``pos_slope``).
         layout: ``'NCHW'`` or ``'NHWC'``, of ``x``, ``residual`` and the output.
+        residual_upsample: ``s`` = 2, 4, ... (``layout='NHWC'``): ``residual`` is
+            ``[N, Ho / s, Wo / s, O]`` and is added nearest-upsampled by ``s``
+            (``nn.Upsample(scale_factor=s)``), without writing the upsampled tensor.
         y_bits_threshold: also return the output's packed bits, ``y >= y_bits_threshold``
             (``layout='NHWC'``, ``groups=1``): the next binary layer's input, packed in the
             epilogue.
@@ -497,4 +508,4 @@ def bconv2d(
         pos_slope,
         nhwc=layout == 'NHWC',
     )
-    return layer.run(x, isa, threads, residual, y_bits_threshold)
+    return layer.run(x, isa, threads, residual, y_bits_threshold, residual_upsample)

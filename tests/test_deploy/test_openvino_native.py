@@ -369,6 +369,18 @@ def test_chained_nodes_pass_packed_bits(round_trip, name):
     assert chained >= len(native) // 2
 
 
+def test_upsampled_shortcuts_of_binary_deconvs_are_read_small(round_trip):
+    """The binary head's shortcut ``up2(x)`` (and ``up2(BN(conv1x1(x)))``) is no Interpolate
+    node: each transposed conv's node reads it at half size (residual_upsample=2); the round
+    trip checks the numbers."""
+    ops = _ops(osp.join(round_trip['sbpn18_binary_head']['out'], 'model.xml'))
+    assert 'Interpolate' not in ops
+    deconvs = [a for a in ops['MMBinaryConv'] if a['input_dilations'] != '1, 1']
+    assert len(deconvs) == 3
+    assert all(a['residual_upsample'] == '2' and a['has_residual'] == '1' for a in deconvs)
+    assert {a['residual_upsample'] for a in ops['MMBinaryConv'] if a not in deconvs} == {'1'}
+
+
 def test_maxout_of_adabin_blocks_is_fused_into_the_nodes(round_trip):
     """fuse_blocks takes the shortcut add and AdaBin's Maxout into every node (the round trip
     above checks the numbers): no elementwise activation is left between them."""

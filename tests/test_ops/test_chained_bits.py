@@ -12,7 +12,7 @@ import pytest
 
 from mmbinary import ops
 from mmbinary.deploy.packing import pack_code
-from mmbinary.ops import ISAS, bconv2d, pack_bits_nhwc
+from mmbinary.ops import ISAS, NativeKernelError, bconv2d, pack_bits_nhwc
 from mmbinary.ops.bconv import _Layer, library
 
 from .test_bconv import _code, _input, _require
@@ -182,3 +182,75 @@ def test_bits_need_nhwc_and_one_group():
     p.x_bits = None
     assert library().mmb_bconv2d_f32(p, 0, None, y.ctypes.data, err, 512) == -1
     assert err.value.decode() == 'mmb_bconv: x (or x_bits) and y must not be NULL'
+
+
+@pytest.mark.parametrize('isa', ISAS)
+@pytest.mark.parametrize('up', [2, 4])
+@pytest.mark.parametrize('transposed', [False, True])
+def test_upsampled_residual_equals_the_upsampled_tensor(transposed, up, isa):
+    """residual_upsample=s reads the small residual at (y / s, x / s): the same floats as adding
+    nn.Upsample(scale_factor=s) of it (the Bi-Real shortcut of a binary deconv)."""
+    if not _require(isa):
+        return
+    rng = np.random.default_rng(up)
+    cin, cout = 40, 72
+    if transposed:  # a 4x4 stride-2 transposed conv (sub-pixel phases): 6x4 -> 12x8
+        form, hw = (cin, cout, 4, 1, 2, 1, 2), (6, 4)
+    else:  # a 3x3 conv
+        form, hw = (cin, cout, 3, 1, 1, 1, 1), (8, 12)
+    x = rng.standard_normal((2, *hw, cin)).astype(np.float32)
+    packed, channels = pack_code('conv2d', _code((cout, cin, form[2], form[2]), 3), 1)
+    scale, bias, kwargs = _epilogue('bireal', cout, rng)
+    kwargs.update(_geometry(form, isa))
+    shape = bconv2d(x, packed, channels, scale, bias, **kwargs).shape
+    assert shape[1] % up == 0 and shape[2] % up == 0, shape
+    small = rng.standard_normal((2, shape[1] // up, shape[2] // up, cout)).astype(np.float32)
+    big = small.repeat(up, axis=1).repeat(up, axis=2)  # nearest upsampling
+    ref = bconv2d(x, packed, channels, scale, bias, residual=big, **kwargs)
+    got = bconv2d(x, packed, channels, scale, bias, residual=small, residual_upsample=up, **kwargs)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_upsampled_residual_bad_values_are_named():
+    packed, channels = pack_code('conv2d', _code((4, 8, 3, 3), 0), 1)
+    x = np.zeros((1, 8, 8, 8), np.float32)
+    small = np.zeros((1, 4, 4, 4), np.float32)
+    ones, zeros = np.ones(4), np.zeros(4)
+    with pytest.raises(ValueError, match=r'residual must be \[1, 4, 4, 4\], got \[1, 8, 8, 4\]'):
+        bconv2d(
+            x,
+            packed,
+            channels,
+            ones,
+            zeros,
+            padding=(1, 1, 1, 1),
+            layout='NHWC',
+            residual=np.zeros((1, 8, 8, 4), np.float32),
+            residual_upsample=2,
+        )
+    with pytest.raises(
+        NativeKernelError, match='residual_upsample must be 0, 1 or a power of two, got 3'
+    ):
+        bconv2d(
+            x[:, :6, :6],
+            packed,
+            channels,
+            ones,
+            zeros,
+            padding=(1, 1, 1, 1),
+            layout='NHWC',
+            residual=np.zeros((1, 2, 2, 4), np.float32),
+            residual_upsample=3,
+        )
+    nchw = x.transpose(0, 3, 1, 2).copy()
+    with pytest.raises(NativeKernelError, match='residual_upsample 2 needs nhwc=1'):
+        bconv2d(
+            nchw,
+            packed,
+            channels,
+            ones,
+            zeros,
+            padding=(1, 1, 1, 1),
+            residual=small.transpose(0, 3, 1, 2).copy(),
+            residual_upsample=2,
+        )

@@ -321,6 +321,35 @@ def _fusable_residual(node):
     return add, other
 
 
+def _upsampled(value, out_shape) -> Optional[tuple]:
+    """``(source, s)`` if ``value`` is a nearest upsampling by a power of two ``s`` of
+    ``source`` (NCHW, height and width alike: what ``nn.Upsample(scale_factor=s)`` converts
+    to), exactly ``source[y // s, x // s]``; else None."""
+    node = value.get_node()
+    if node.get_type_name() != 'Interpolate':
+        return None
+    attrs = node.get_attributes()
+    if (
+        attrs.get('mode') != 'nearest'
+        or attrs.get('coordinate_transformation_mode') != 'asymmetric'
+        or attrs.get('nearest_mode') != 'floor'
+        or any(attrs.get('pads_begin', [0])) > 0
+        or any(attrs.get('pads_end', [0])) > 0
+    ):
+        return None
+    source = node.input_value(0)
+    small = source.get_partial_shape()
+    if not (small.is_static and out_shape.is_static):
+        return None
+    small, big = small.to_shape(), out_shape.to_shape()
+    if len(small) != 4 or small[0] != big[0] or small[1] != big[1] or small[2] == 0:
+        return None
+    up = big[2] // small[2]
+    if up < 2 or up & (up - 1) or small[2] * up != big[2] or small[3] * up != big[3]:
+        return None
+    return source, up
+
+
 def _constant(output) -> Optional[np.ndarray]:
     node = output.get_node()
     return np.asarray(node.get_data()) if node.get_type_name() == 'Constant' else None
@@ -379,6 +408,7 @@ def _native_node(
     pre_shift=None,
     post_shift=None,
     pos_slope=None,
+    residual_upsample=1,
 ):
     from ..packing import pack_code
 
@@ -412,6 +442,7 @@ def _native_node(
         has_post_shift=int(post_shift is not None),
         has_pos_slope=int(pos_slope is not None),
         layout=layout,
+        residual_upsample=int(residual_upsample),
         **_direct_geometry(layer),
     )
     return factory.create(OP_TYPE, inputs, attrs)
@@ -425,7 +456,10 @@ def rewrite_native(model, layers, fuse: bool = True, layout: str = 'NHWC') -> Li
         layers: ``[(path, DeployedBinaryConv, activation)]`` of the markers, by marker index
             (:func:`_mark`); an activation fused there goes into the node with the shortcut
             add after the marker.
-        fuse (bool): fuse a following residual ``Add`` and ``PRelu`` into the node.
+        fuse (bool): fuse a following residual ``Add`` and ``PRelu`` into the node; with
+            ``'NHWC'``, a residual that is a nearest upsampling by a power of two (the Bi-Real
+            shortcut of a binary deconv, ``nn.Upsample``) is read at its own size
+            (``residual_upsample``) instead of being upsampled into memory.
         layout (str): the nodes' memory layout. ``'NHWC'`` (default): each node reads and
             writes NHWC behind ``Transpose`` nodes; between two native nodes the pair cancels
             here, and next to a real layer OpenVINO folds it into its own nhwc layout, so no
@@ -495,12 +529,18 @@ def rewrite_native(model, layers, fuse: bool = True, layout: str = 'NHWC') -> Li
             node.set_friendly_name(last.get_friendly_name())
             last.output(0).replace(node.output(0))
             continue
+        up = 1
+        if residual is not None:  # a nearest-upsampled shortcut: read small, never written
+            found_up = _upsampled(residual, marker.get_output_partial_shape(0))
+            if found_up is not None:
+                residual, up = found_up
         node = _native_node(
             factory,
             nhwc(x),
             layer,
             residual=None if residual is None else nhwc(residual),
             layout='NHWC',
+            residual_upsample=up,
             **act,
         )
         node.set_friendly_name(last.get_friendly_name() + '/nhwc')

@@ -209,6 +209,20 @@ int check(const mmb_bconv_params *p, int isa, char *err, int errlen) {
                 ho, wo, p->out_h, p->out_w);
   if (!p->weight || !p->scale || !p->bias)
     return fail(err, errlen, "mmb_bconv: weight, scale and bias must not be NULL");
+  const int up = p->residual_upsample;
+  if (up > 1) {
+    if (up & (up - 1))
+      return fail(err, errlen, "mmb_bconv: residual_upsample must be 0, 1 or a power of two, got %d",
+                  up);
+    if (!p->nhwc || !p->residual || p->out_h % up || p->out_w % up)
+      return fail(err, errlen,
+                  "mmb_bconv: residual_upsample %d needs nhwc=1, a residual, and out_h, out_w "
+                  "multiples of it; got nhwc=%d, residual %s, out %dx%d",
+                  up, p->nhwc, p->residual ? "set" : "NULL", p->out_h, p->out_w);
+  } else if (up < 0) {
+    return fail(err, errlen, "mmb_bconv: residual_upsample must be 0, 1 or a power of two, got %d",
+                up);
+  }
   if ((p->x_bits || p->y_bits) && (!p->nhwc || p->groups != 1))
     return fail(err, errlen,
                 "mmb_bconv: %s (packed bits) needs nhwc=1 and groups=1, got nhwc=%d groups=%d",

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define MMB_BCONV_ABI_VERSION 2  /* 2: x_bits, y_bits, y_bits_threshold */
+#define MMB_BCONV_ABI_VERSION 2  /* 2: x_bits, y_bits, y_bits_threshold, residual_upsample */
 /* MMB_ISA_AMX: the +/-1 products as int8 tiles (TDPBSSD) instead of XNOR-popcount; the weights
    stay 1-bit in memory and are expanded to int8 per tile in cache; same results bit for bit.
    Opt-in (forced only): on Sapphire Rapids 0.96-1.28x the AVX-512 path per layer at 1 thread,
@@ -85,7 +85,7 @@ typedef struct {
      kernel's own persistent pool. */
   void (*run)(void *run_ctx, int n, void (*job)(void *job_ctx, int t), void *job_ctx);
   void *run_ctx;
-  /* --- ABI 2: chained bits (nhwc = 1 and groups = 1 only) ---
+  /* --- ABI 2 --- chained bits (nhwc = 1 and groups = 1 only):
      Packed bits NHWC: [n, h, w, ceil(c / 64)] uint64 words, bit (c mod 64) of word c / 64 the
      channel's bit, bits past the last channel 0 -- the words the kernel packs its input into.
      x_bits: the input as such bits instead of floats (x is then not read and may be NULL;
@@ -95,6 +95,11 @@ typedef struct {
   const uint64_t *x_bits;
   uint64_t *y_bits;
   float y_bits_threshold;
+  /* 0 or 1: residual has the output's shape. s = 2, 4, 8, ... (nhwc = 1, out_h and out_w
+     multiples of s): residual is [n, out_h / s, out_w / s, out_c] and output (y, x) adds its
+     (y / s, x / s), i.e. the residual nearest-upsampled by s (nn.Upsample(scale_factor=s)),
+     read without the upsampled tensor ever being written (a Bi-Real deconv's shortcut). */
+  int residual_upsample;
 } mmb_bconv_params;
 
 /* y = epilogue(scale * (B*S) + window_scale * (1*S) + mask_scale * (B*M) + mask_window_scale * (1*M) + bias)

@@ -125,10 +125,11 @@ static inline void mmb_epilogue_nhwc_pixel(const mmb_ctx *c, int n, int g, int o
                                            int ch0, int nch, const int32_t *cr, float *y) {
   const mmb_bconv_params *p = c->p;
   const int O = p->out_c, oc = g * c->opg + ch0;
-  const size_t yrow = ((size_t)n * c->yh + (size_t)oy * c->ysh + c->yr) * c->yw + c->yq;
-  const size_t pixel = yrow + (size_t)ox * c->ysw, off = pixel * O + oc;
+  const size_t Y = (size_t)oy * c->ysh + c->yr, X = (size_t)ox * c->ysw + c->yq;
+  const size_t pixel = ((size_t)n * c->yh + Y) * c->yw + X, off = pixel * O + oc;
   const int32_t *bs = c->base + ((size_t)c->rowpat[oy] * p->out_w + ox) * O + oc;
-  const float *sc = p->scale + oc, *bi = p->bias + oc, *rr = p->residual ? p->residual + off : 0;
+  const float *sc = p->scale + oc, *bi = p->bias + oc;
+  const float *rr = mmb_residual_nhwc(c, n, Y, X, pixel, oc);
   const float *pre = p->pre_shift ? p->pre_shift + oc : 0, *post = p->post_shift ? p->post_shift + oc : 0;
   const float *neg = p->prelu ? p->prelu + oc : 0, *pos = p->pos_slope ? p->pos_slope + oc : 0;
   const __m512i tv = _mm512_set1_epi32(c->taps * c->cpg);

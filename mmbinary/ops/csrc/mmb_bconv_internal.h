@@ -345,6 +345,19 @@ static inline void mmb_epilogue_span(const mmb_bconv_params *p, int oc, int len,
     mmb_epilogue_t<false, false>(p, oc, len, cr, base, nv, bm, pcx, rr, yr, step);
 }
 
+/* The residual of channel oc at output pixel pix (its index in y, in pixels: image n, row Y,
+   column X of the whole output), NHWC: the same pixel, or with residual_upsample s the pixel
+   (Y / s, X / s) of the smaller residual (s a power of two: shifts). */
+static inline const float *mmb_residual_nhwc(const mmb_ctx *c, int n, size_t Y, size_t X,
+                                              size_t pix, int oc) {
+  const mmb_bconv_params *p = c->p;
+  if (!p->residual) return 0;
+  if (p->residual_upsample <= 1) return p->residual + pix * p->out_c + oc;
+  const int sh = __builtin_ctz((unsigned)p->residual_upsample);
+  const size_t rpix = (((size_t)n * (c->yh >> sh) + (Y >> sh)) * (c->yw >> sh)) + (X >> sh);
+  return p->residual + rpix * p->out_c + oc;
+}
+
 /* p->y_bits of output pixel pix (its index in y, in pixels) from its out_c values yp: bit j of
    word wd = yp[64 wd + j] >= y_bits_threshold, the comparison of the packing. */
 static inline void mmb_store_y_bits(const mmb_bconv_params *p, size_t pix, const float *yp) {
@@ -366,11 +379,14 @@ static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy0,
     for (int oy = oy0; oy < oy1; ++oy) {
       const size_t r = (size_t)c->rowpat[oy], k = (size_t)(oy - oy0) * wo;
       const size_t yrow = ((size_t)n * c->yh + (size_t)oy * c->ysh + c->yr) * c->yw + c->yq;
+      const size_t Y = (size_t)oy * c->ysh + c->yr;
       for (int ox = 0; ox < wo; ++ox) {
-        const size_t off = (yrow + (size_t)ox * c->ysw) * O + oc, t = (r * wo + ox) * O + oc;
+        const size_t X = (size_t)ox * c->ysw + c->yq, pix = yrow + (size_t)ox * c->ysw;
+        const size_t off = pix * O + oc, t = (r * wo + ox) * O + oc;
         mmb_epilogue_t<true, true>(p, oc, opg, cnt + (k + ox) * opg, c->base + t,
                                    c->nvalid + r * wo + ox, c->bmask ? c->bmask + t : 0,
-                                   pcx + k + ox, p->residual ? p->residual + off : 0, y + off, 1);
+                                   pcx + k + ox, mmb_residual_nhwc(c, n, Y, X, pix, oc), y + off,
+                                   1);
         if (p->y_bits)  // groups 1 (checked): the pixel's channels are all of y's
           mmb_store_y_bits(p, yrow + (size_t)ox * c->ysw, y + off);
       }

@@ -11,7 +11,9 @@
 //                        to i32, so the words travel as bytes)
 //   2 scale, 3 bias      f32 [out_channels]
 //   window_scale, mask_scale, mask_window_scale   f32 [out_channels]   (AdaBin's terms)
-//   residual             f32, the output's shape, added after the bias
+//   residual             f32, the output's shape, added after the bias (residual_upsample
+//                        s > 1, NHWC: [N, Ho / s, Wo / s, out_channels], added nearest-
+//                        upsampled by s)
 //   prelu                f32 [out_channels], PReLU slope (for y < 0), after the residual
 //   pre_shift, post_shift, pos_slope   f32 [out_channels]: RPReLU's shifts and the slope for
 //                        y >= 0 (Maxout), as in mmb_bconv_params
@@ -240,6 +242,21 @@ class MMBinaryConv : public ov::op::Op {
       fail("weight shape " + ws.to_string() + " is not [out_channels, kh, kw, 8 words] = [" +
            std::to_string(m_out_channels) + ", " + std::to_string(m_kernel[0]) + ", " +
            std::to_string(m_kernel[1]) + ", " + std::to_string(8 * words) + "]");
+    if (m_residual_upsample > 1) {
+      const int64_t up = m_residual_upsample;
+      if ((up & (up - 1)) || !nhwc || !m_has_residual)
+        fail("residual_upsample " + std::to_string(up) +
+             " needs a power of two, layout NHWC and has_residual=1");
+      const size_t r = 4 + m_has_window_scale + m_has_mask_scale + m_has_mask_window_scale;
+      const auto &rs = get_input_partial_shape(r);
+      if (rs.rank().is_static() && rs.rank().get_length() == 4 && out.is_static() &&
+          rs.is_static() &&
+          rs.to_shape() != ov::Shape{(size_t)out[0].get_length(),
+                                     (size_t)(out[1].get_length() / up),
+                                     (size_t)(out[2].get_length() / up), (size_t)m_out_channels})
+        fail("residual " + rs.to_string() + " is not the output " + out.to_string() +
+             " divided by residual_upsample " + std::to_string(up));
+    }
     set_output_type(0, ov::element::f32, out);
     if (m_bits_output) {
       ov::PartialShape bits = out;
@@ -279,6 +296,7 @@ class MMBinaryConv : public ov::op::Op {
     v.on_attribute("bits_input", m_bits_input);
     v.on_attribute("bits_output", m_bits_output);
     v.on_attribute("bits_threshold", m_bits_threshold);
+    v.on_attribute("residual_upsample", m_residual_upsample);
     return true;
   }
 
@@ -324,6 +342,7 @@ class MMBinaryConv : public ov::op::Op {
     if (m_has_mask_scale) p.mask_scale = inputs[k++].data<const float>();
     if (m_has_mask_window_scale) p.mask_window_scale = inputs[k++].data<const float>();
     if (m_has_residual) p.residual = inputs[k++].data<const float>();
+    p.residual_upsample = (int)m_residual_upsample;
     if (m_has_prelu) p.prelu = inputs[k++].data<const float>();
     if (m_has_pre_shift) p.pre_shift = inputs[k++].data<const float>();
     if (m_has_post_shift) p.post_shift = inputs[k++].data<const float>();
@@ -434,7 +453,7 @@ class MMBinaryConv : public ov::op::Op {
   int64_t m_has_residual = 0, m_has_prelu = 0;
   int64_t m_has_pre_shift = 0, m_has_post_shift = 0, m_has_pos_slope = 0;
   std::string m_layout = "NCHW";
-  int64_t m_bits_input = 0, m_bits_output = 0;
+  int64_t m_bits_input = 0, m_bits_output = 0, m_residual_upsample = 1;
   float m_bits_threshold = 0.0f;
   std::shared_ptr<NodeState> m_state = std::make_shared<NodeState>();
 };
