@@ -33,8 +33,9 @@ extern "C" {
 #define MMB_BCONV_ABI_VERSION 2  /* 2: x_bits, y_bits, y_bits_threshold, residual_upsample */
 /* MMB_ISA_AMX: the +/-1 products as int8 tiles (TDPBSSD) instead of XNOR-popcount; the weights
    stay 1-bit in memory and are expanded to int8 per tile in cache; same results bit for bit.
-   Opt-in (forced only): on Sapphire Rapids 0.96-1.28x the AVX-512 path per layer at 1 thread,
-   0.86-1.1x at 2, and within a few per cent of it inside a whole network. */
+   Opt-in here (forced only): on Sapphire Rapids 0.96-1.28x the AVX-512 path per layer at 1
+   thread, 0.86-1.1x at 2. The OpenVINO op (openvino_ext) times both per node and keeps the
+   faster. */
 enum { MMB_ISA_PORTABLE = 0, MMB_ISA_AVX2 = 1, MMB_ISA_AVX512 = 2, MMB_ISA_NEON = 3, MMB_ISA_AMX = 4 };
 
 MMB_API int mmb_abi_version(void);                     /* MMB_BCONV_ABI_VERSION of the built library */
