@@ -369,6 +369,48 @@ def test_chained_nodes_pass_packed_bits(round_trip, name):
     assert chained >= len(native) // 2
 
 
+@pytest.mark.parametrize('same_threshold', [True, False])
+def test_chain_bits_only_where_the_readers_share_one_threshold(same_threshold):
+    """A -> (B, C): with one threshold both readers take A's bits; with two, floats stay (a
+    producer writes one set of bits). The outputs equal the float graph's bit for bit."""
+    import openvino as ov
+
+    factory = openvino_ext.node_factory()
+    layers = []
+    for i, t in enumerate([0.0, 0.25, 0.25 if same_threshold else -0.5]):
+        deployed, _ = _layer(('conv2d', 64, 64, 3, 1, 1, 1, 1, 'ste'), seed=i)
+        deployed.threshold = t
+        layers.append(deployed)
+    x = np.random.default_rng(0).standard_normal((1, 9, 7, 64)).astype(np.float32)
+
+    def build():
+        param = ov.opset13.parameter(list(x.shape), ov.Type.f32)
+        a = ov_backend._native_node(factory, param.output(0), layers[0], layout='NHWC')
+        b, c = (
+            ov_backend._native_node(factory, a.output(0), layer, layout='NHWC')
+            for layer in layers[1:]
+        )
+        return ov.Model([b.output(0), c.output(0)], [param])
+
+    plain, chained = build(), build()
+    readers = ov_backend.chain_bits(chained)
+    assert readers == (2 if same_threshold else 0)
+    kinds = {
+        op.get_friendly_name(): op.get_attributes()
+        for op in chained.get_ordered_ops()
+        if op.get_type_name() == 'MMBinaryConv'
+    }
+    assert sorted(a['bits_input'] for a in kinds.values()) == (
+        [0, 1, 1] if same_threshold else [0, 0, 0]
+    )
+    core = ov.Core()
+    core.add_extension(openvino_ext.library_path())
+    want = list(core.compile_model(plain, 'CPU')(x).values())
+    got = list(core.compile_model(chained, 'CPU')(x).values())
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_upsampled_shortcuts_of_binary_deconvs_are_read_small(round_trip):
     """The binary head's shortcut ``up2(x)`` (and ``up2(BN(conv1x1(x)))``) is no Interpolate
     node: each transposed conv's node reads it at half size (residual_upsample=2); the round
