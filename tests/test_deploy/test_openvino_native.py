@@ -30,7 +30,7 @@ from torch import nn
 
 from mmbinary.deploy import DeployedModel, InferenceNet, deploy_binary_layer, export_model
 from mmbinary.layers import BinaryConv2d, BinaryConvTranspose2d
-from mmbinary.ops import openvino_ext  # import-safe: the standard library only
+from mmbinary.ops import openvino_ext  # import-safe: no OpenVINO import
 
 from .test_backends import REL_TOL, _checkpoint
 from .test_converter import BINARIZERS, _input

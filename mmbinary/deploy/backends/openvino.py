@@ -333,8 +333,8 @@ def _upsampled(value, out_shape) -> Optional[tuple]:
         attrs.get('mode') != 'nearest'
         or attrs.get('coordinate_transformation_mode') != 'asymmetric'
         or attrs.get('nearest_mode') != 'floor'
-        or any(attrs.get('pads_begin', [0])) > 0
-        or any(attrs.get('pads_end', [0])) > 0
+        or any(attrs.get('pads_begin', [0]))
+        or any(attrs.get('pads_end', [0]))
     ):
         return None
     source = node.input_value(0)

@@ -388,7 +388,7 @@ static inline void mmb_epilogue_generic(const mmb_ctx *c, int n, int g, int oy0,
                                    pcx + k + ox, mmb_residual_nhwc(c, n, Y, X, pix, oc), y + off,
                                    1);
         if (p->y_bits)  // groups 1 (checked): the pixel's channels are all of y's
-          mmb_store_y_bits(p, yrow + (size_t)ox * c->ysw, y + off);
+          mmb_store_y_bits(p, pix, y + off);
       }
     }
     return;

@@ -12,11 +12,12 @@ Cache folder: :func:`cache_root` ``/<hash>/`` (``mmbinary/ops/_build/openvino_ex
 core folder.
 
 The op picks its instruction set once per process (``mmb_select_isa``): the best one the CPU
-has, or the one forced by ``MMBINARY_BCONV_ISA``. Threads: the kernel runs as tasks of the
-inference's own TBB arena (``INFERENCE_NUM_THREADS``; OpenVINO's TBB is found beside its CMake
-config), so it does not compete with OpenVINO's threads; ``MMBINARY_BCONV_THREADS`` or
-:func:`set_threads` caps them for the process (without TBB they are the kernel's own pool,
-default 1).
+has, or the one forced by ``MMBINARY_BCONV_ISA``; with ``auto`` on an AMX CPU each node then
+times ``avx512`` against ``amx`` on its first calls and keeps the faster (:func:`kernel_isa`).
+Threads: the kernel runs as tasks of the inference's own TBB arena (``INFERENCE_NUM_THREADS``;
+OpenVINO's TBB is found beside its CMake config), so it does not compete with OpenVINO's
+threads; ``MMBINARY_BCONV_THREADS`` or :func:`set_threads` caps them for the process (without
+TBB they are the kernel's own pool, default 1).
 
 Example:
     >>> from mmbinary.ops import openvino_ext  # doctest: +SKIP
