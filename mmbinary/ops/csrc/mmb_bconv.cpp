@@ -660,8 +660,15 @@ double run_rows(const mmb_isa_fns *f, const mmb_ctx *const *cc, int nq, const mm
   // chunk's channel planes (long contiguous loops even for 6-pixel rows)
   const int chunk = f->chunk > 0 ? f->chunk : 16384;
   int chunk_rows = (int)MMB_MAX(1, MMB_MIN(p->out_h, chunk / MMB_MAX(1, opg * wo)));
-  if (threads > 1)  // at least two chunks per thread
+  if (threads > 1) {  // at least two chunks per thread, and as many for each thread
     chunk_rows = MMB_MAX(1, MMB_MIN(chunk_rows, (p->out_h + 2 * threads - 1) / (2 * threads)));
+    const long long images = (long long)p->n * p->groups;
+    for (int r = chunk_rows; r > MMB_MAX(1, chunk_rows / 2); --r)
+      if (images * ((p->out_h + r - 1) / r) % threads == 0) {
+        chunk_rows = r;  // e.g. 64 rows by 5 -> 13 chunks (7 + 6); by 4 -> 16 (8 + 8)
+        break;
+      }
+  }
   const int chunks_per_image = (p->out_h + chunk_rows - 1) / chunk_rows;
   const long long chunks = (long long)p->n * p->groups * chunks_per_image;
   parallel(p, threads, chunks, [&](int t, long long a, long long b) {
