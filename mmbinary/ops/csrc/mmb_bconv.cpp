@@ -587,6 +587,8 @@ void pack_bits_row(const mmb_isa_fns *f, const mmb_ctx &c, int n, int iy) {
   }
 }
 
+const size_t kSerialCopyBytes = (size_t)1 << 14;
+
 // Pack x (or copy p->x_bits) into the padded grid of pl (planned for p): pl.xbuf, pl.c.xbuf.
 void pack_input(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const float *x,
                 int threads) {
@@ -615,7 +617,9 @@ void pack_input(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl, const
   c.xbuf = pl.xbuf.get();
   const long long prow = (long long)p->n * p->groups * p->in_h;
   if (p->x_bits) {  // already bits (check: nhwc, groups 1): copied into the grid
-    parallel(p, threads, prow, [&](int, long long a, long long b) {
+    // a copy of a few L1s is cheaper than handing it to other threads
+    const size_t bytes = (size_t)prow * p->in_w * pix * sizeof(uint64_t);
+    parallel(p, bytes < kSerialCopyBytes ? 1 : threads, prow, [&](int, long long a, long long b) {
       for (long long i = a; i < b; ++i) pack_bits_row(f, c, (int)(i / p->in_h), (int)(i % p->in_h));
     });
     return;
