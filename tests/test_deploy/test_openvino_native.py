@@ -411,6 +411,31 @@ def test_chain_bits_only_where_the_readers_share_one_threshold(same_threshold):
         np.testing.assert_array_equal(g, w)
 
 
+def test_ir_without_the_newer_attributes_still_loads(tmp_path):
+    """An IR written before bits_* and residual_upsample existed reads with their defaults
+    (floats in and out, a full-size residual) and gives the same outputs."""
+    import re
+
+    import openvino as ov
+
+    deployed, _ = _layer(FORMS['c65_k3_s2_p2_d2'], seed=3)
+    x = np.random.default_rng(3).standard_normal((1, 11, 10, 65)).astype(np.float32)
+    param = ov.opset13.parameter(list(x.shape), ov.Type.f32)
+    node = ov_backend._native_node(
+        openvino_ext.node_factory(), param.output(0), deployed, layout='NHWC'
+    )
+    ov.save_model(ov.Model([node.output(0)], [param]), str(tmp_path / 'new.xml'))
+    text = (tmp_path / 'new.xml').read_text()
+    old = re.sub(r' (bits_input|bits_output|bits_threshold|residual_upsample)="[^"]*"', '', text)
+    assert old != text and 'bits_input' not in old and 'residual_upsample' not in old
+    (tmp_path / 'old.xml').write_text(old)
+    (tmp_path / 'old.bin').write_bytes((tmp_path / 'new.bin').read_bytes())
+    core = ov.Core()
+    core.add_extension(openvino_ext.library_path())
+    outs = [core.compile_model(str(tmp_path / f'{v}.xml'), 'CPU')(x)[0] for v in ('new', 'old')]
+    np.testing.assert_array_equal(outs[1], outs[0])
+
+
 def test_upsampled_shortcuts_of_binary_deconvs_are_read_small(round_trip):
     """The binary head's shortcut ``up2(x)`` (and ``up2(BN(conv1x1(x)))``) is no Interpolate
     node: each transposed conv's node reads it at half size (residual_upsample=2); the round
