@@ -371,6 +371,8 @@ class _Layer:
             bits = np.empty((n, ho, wo, -(-o // 64)), dtype=np.uint64)
             p.y_bits = _ptr(bits, ctypes.c_uint64)
             p.y_bits_threshold = float(y_bits_threshold)
+        if residual is None and residual_upsample not in (0, 1):
+            raise ValueError(f'residual_upsample={residual_upsample} needs a residual, got None')
         if residual is not None:
             residual = np.ascontiguousarray(residual, dtype=np.float32)
             up = max(int(residual_upsample), 1)

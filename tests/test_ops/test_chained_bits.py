@@ -242,6 +242,8 @@ def test_upsampled_residual_bad_values_are_named():
             residual=np.zeros((1, 2, 2, 4), np.float32),
             residual_upsample=3,
         )
+    with pytest.raises(ValueError, match='residual_upsample=2 needs a residual, got None'):
+        bconv2d(x, packed, channels, ones, zeros, layout='NHWC', residual_upsample=2)
     nchw = x.transpose(0, 3, 1, 2).copy()
     with pytest.raises(NativeKernelError, match='residual_upsample 2 needs nhwc=1'):
         bconv2d(
