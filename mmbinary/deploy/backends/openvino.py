@@ -30,6 +30,7 @@ the layer's real input and geometry whose constant weight is the layer's marker 
 node built from the layer's own buffers. Binary linears stay float matmuls on +/-1 constants.
 """
 
+from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -575,16 +576,23 @@ def chain_bits(model) -> int:
         attrs = node.get_attributes()
         return attrs if attrs['layout'] == 'NHWC' and int(attrs['groups']) == 1 else None
 
+    # nodes are matched by friendly name below: a name that is not unique takes no part
+    counts = Counter(op.get_friendly_name() for op in model.get_ordered_ops())
+    unique = {name for name, n in counts.items() if n == 1}
     producers, readers = {}, set()  # producer name -> threshold; names of the readers
     for node in model.get_ordered_ops():
-        if chainable(node) is None:
+        if chainable(node) is None or node.get_friendly_name() not in unique:
             continue
         found = []
         for target in node.output(0).get_target_inputs():
             reader = target.get_node()
             attrs = chainable(reader)
-            if attrs is not None and target.get_index() == 0 and not attrs['bits_input']:
-                found.append((reader.get_friendly_name(), float(attrs['threshold'])))
+            if attrs is None or target.get_index() != 0 or attrs['bits_input']:
+                continue
+            if reader.get_friendly_name() not in unique:  # not safely addressable: no bits
+                found = []
+                break
+            found.append((reader.get_friendly_name(), float(attrs['threshold'])))
         if found and len({t for _, t in found}) == 1:
             producers[node.get_friendly_name()] = found[0][1]
             readers.update(name for name, _ in found)
