@@ -342,9 +342,13 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
           });
         });
       }
-      for (int m = mt * 16; m < (mt + NA) * 16 && m < M; ++m)
-        mmb_epilogue_nhwc_pixel<true, false>(c, n, g, oy0 + m / wo, m % wo, 0, opg,
-                                      ct + (size_t)(m - mt * 16) * ldf, c->y);
+      // the block's pixels, one run per output row they touch
+      for (int m = mt * 16, m1 = (mt + NA) * 16 < M ? (mt + NA) * 16 : M; m < m1;) {
+        const int ox = m % wo, e = m1 - m < wo - ox ? m1 - m : wo - ox;
+        mmb_epilogue_nhwc_run<true, false>(c, n, g, oy0 + m / wo, ox, ox + e,
+                                           ct + (size_t)(m - mt * 16) * ldf, ldf, c->y);
+        m += e;
+      }
     }
     return;
   }

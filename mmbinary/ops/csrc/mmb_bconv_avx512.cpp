@@ -108,6 +108,10 @@ void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *c
 
 }  // namespace
 
-const mmb_isa_fns mmb_fns_avx512 = {kLanes, 0, 1, 1, 0, repack, popcount, pack, count_row, epilogue};
+// chunks of 4096 outputs (one row of the ResNet-18 layers at 256 x 192): the epilogue reads its
+// counts soon after they are written, and two threads get more, finer chunks (the 64- and
+// 128-channel layers at 2 threads 4-8 % faster than with 16384, A/B in one process)
+const mmb_isa_fns mmb_fns_avx512 = {kLanes,   0,    1,       1, 0, repack, popcount, pack, count_row,
+                                    epilogue, NULL, NULL, 4096};
 
 #endif  // MMB_X86

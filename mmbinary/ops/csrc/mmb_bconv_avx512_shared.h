@@ -112,66 +112,73 @@ static inline int mmb_epilogue_nhwc_fits(const mmb_ctx *c) {
          !p->mask_window_scale;
 }
 
-/* Channels ch0 <= o < ch0 + nch of output (oy, ox), group g, image n; cr: their counts.
-   With p->y_bits (groups 1) also the pixel's bits, y >= y_bits_threshold: the four 16-lane
-   compares of each 64 channels make one word. Callers then pass whole pixels (ch0 = 0,
-   nch = out_c), so every word is written here at once.
+/* Output pixels (oy, ox) for ox0 <= ox < ox1 of image n, group g (all its opg channels); cr:
+   their counts, pixels ldp int32 apart. The per-call and per-row setup is done once per run, so a
+   64-channel layer (4 vectors a pixel) does not pay it per pixel.
+   With p->y_bits (groups 1) also each pixel's bits, y >= y_bits_threshold: the four 16-lane
+   compares of each 64 channels make one word, written here at once.
    The residual (and with kPrefetchCounts the counts) kMmbAhead values ahead are prefetched:
    the hardware prefetcher runs too short a distance for these streams (measured: the 64-channel
    layer's epilogue 53 -> 38-45 us). A prefetch past the end of a buffer cannot fault. */
 static const int kMmbAhead = 1024;
 template <bool kDot, bool kPrefetchCounts>
-static inline void mmb_epilogue_nhwc_pixel(const mmb_ctx *c, int n, int g, int oy, int ox,
-                                           int ch0, int nch, const int32_t *cr, float *y) {
+static inline void mmb_epilogue_nhwc_run(const mmb_ctx *c, int n, int g, int oy, int ox0, int ox1,
+                                         const int32_t *cr, int ldp, float *y) {
   const mmb_bconv_params *p = c->p;
-  const int O = p->out_c, oc = g * c->opg + ch0;
-  const size_t Y = (size_t)oy * c->ysh + c->yr, X = (size_t)ox * c->ysw + c->yq;
-  const size_t pixel = ((size_t)n * c->yh + Y) * c->yw + X, off = pixel * O + oc;
-  const int32_t *bs = c->base + ((size_t)c->rowpat[oy] * p->out_w + ox) * O + oc;
+  const int O = p->out_c, nch = c->opg, oc = g * nch;
+  const size_t Y = (size_t)oy * c->ysh + c->yr, ysw = (size_t)c->ysw;
+  const size_t row = ((size_t)n * c->yh + Y) * c->yw;  // pixel index of column 0 of row Y
+  const int32_t *bs = c->base + ((size_t)c->rowpat[oy] * p->out_w + ox0) * O + oc;
   const float *sc = p->scale + oc, *bi = p->bias + oc;
-  const float *rr = mmb_residual_nhwc(c, n, Y, X, pixel, oc);
   const float *pre = p->pre_shift ? p->pre_shift + oc : 0, *post = p->post_shift ? p->post_shift + oc : 0;
   const float *neg = p->prelu ? p->prelu + oc : 0, *pos = p->pos_slope ? p->pos_slope + oc : 0;
+  const bool res = p->residual != 0, up = p->residual_upsample > 1;
   const __m512i tv = _mm512_set1_epi32(c->taps * c->cpg);
   const __m512 bt = _mm512_set1_ps(p->y_bits_threshold);
-  float *yr = y + off;
-  // channels i .. i + 16 (lanes m): y stored, its bits (the packing's comparison) returned
-  auto lane16 = [&](int i, __mmask16 m) -> __mmask16 {
-    if (kPrefetchCounts) _mm_prefetch((const char *)(cr + kMmbAhead + i), _MM_HINT_T0);
-    if (rr) _mm_prefetch((const char *)(rr + kMmbAhead + i), _MM_HINT_T0);
-    const __m512i b = _mm512_maskz_loadu_epi32(m, bs + i), q = _mm512_maskz_loadu_epi32(m, cr + i);
-    const __m512i v = kDot ? _mm512_add_epi32(_mm512_sub_epi32(b, tv), q)
-                           : _mm512_sub_epi32(b, _mm512_slli_epi32(q, 1));
-    __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_maskz_loadu_ps(m, sc + i)),
-                             _mm512_maskz_loadu_ps(m, bi + i));
-    if (rr) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, rr + i));
-    if (pre) f = _mm512_sub_ps(f, _mm512_maskz_loadu_ps(m, pre + i));
-    if (pos || neg) {
-      const __mmask16 ge = _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_GE_OQ);
-      const __m512 hi = pos ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pos + i), f) : f;
-      const __m512 lo = neg ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, neg + i), f) : f;
-      f = _mm512_mask_blend_ps(ge, lo, hi);
-    }
-    if (post) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, post + i));
-    _mm512_mask_storeu_ps(yr + i, m, f);
-    return _mm512_mask_cmp_ps_mask(m, f, bt, _CMP_GE_OQ);  // unused (dropped) without y_bits
-  };
+  const int bw = (O + 63) / 64;
   auto lanes = [nch](int i) {
     return (__mmask16)(nch - i >= 16 ? 0xffff : nch - i > 0 ? (1u << (nch - i)) - 1 : 0);
   };
-  if (!p->y_bits) {
-    for (int i = 0; i < nch; i += 16) lane16(i, lanes(i));
-    return;
-  }
-  uint64_t *bits = p->y_bits + pixel * ((O + 63) / 64) + (oc >> 6);
-  int i = 0;
-  for (; i + 64 <= nch; i += 64)
-    *bits++ = (uint64_t)lane16(i, 0xffff) | (uint64_t)lane16(i + 16, 0xffff) << 16 |
-              (uint64_t)lane16(i + 32, 0xffff) << 32 | (uint64_t)lane16(i + 48, 0xffff) << 48;
-  if (i < nch) {  // the last word: lanes past nch compare false, so its high bits are 0
-    uint64_t w = 0;
-    for (int k = 0; i + 16 * k < nch; ++k) w |= (uint64_t)lane16(i + 16 * k, lanes(i + 16 * k)) << (16 * k);
-    *bits = w;
+  for (int ox = ox0; ox < ox1; ++ox, bs += O, cr += ldp) {
+    const size_t X = (size_t)ox * ysw + c->yq, pixel = row + X;
+    float *yr = y + pixel * O + oc;
+    const float *rr = !res ? 0 : !up ? p->residual + pixel * O + oc
+                                     : mmb_residual_nhwc(c, n, Y, X, pixel, oc);
+    // channels i .. i + 16 (lanes m): y stored, its bits (the packing's comparison) returned
+    auto lane16 = [&](int i, __mmask16 m) -> __mmask16 {
+      if (kPrefetchCounts) _mm_prefetch((const char *)(cr + kMmbAhead + i), _MM_HINT_T0);
+      if (rr) _mm_prefetch((const char *)(rr + kMmbAhead + i), _MM_HINT_T0);
+      const __m512i b = _mm512_maskz_loadu_epi32(m, bs + i), q = _mm512_maskz_loadu_epi32(m, cr + i);
+      const __m512i v = kDot ? _mm512_add_epi32(_mm512_sub_epi32(b, tv), q)
+                             : _mm512_sub_epi32(b, _mm512_slli_epi32(q, 1));
+      __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_maskz_loadu_ps(m, sc + i)),
+                               _mm512_maskz_loadu_ps(m, bi + i));
+      if (rr) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, rr + i));
+      if (pre) f = _mm512_sub_ps(f, _mm512_maskz_loadu_ps(m, pre + i));
+      if (pos || neg) {
+        const __mmask16 ge = _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_GE_OQ);
+        const __m512 hi = pos ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pos + i), f) : f;
+        const __m512 lo = neg ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, neg + i), f) : f;
+        f = _mm512_mask_blend_ps(ge, lo, hi);
+      }
+      if (post) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, post + i));
+      _mm512_mask_storeu_ps(yr + i, m, f);
+      return _mm512_mask_cmp_ps_mask(m, f, bt, _CMP_GE_OQ);  // unused (dropped) without y_bits
+    };
+    if (!p->y_bits) {
+      for (int i = 0; i < nch; i += 16) lane16(i, lanes(i));
+      continue;
+    }
+    uint64_t *bits = p->y_bits + pixel * bw + (oc >> 6);
+    int i = 0;
+    for (; i + 64 <= nch; i += 64)
+      *bits++ = (uint64_t)lane16(i, 0xffff) | (uint64_t)lane16(i + 16, 0xffff) << 16 |
+                (uint64_t)lane16(i + 32, 0xffff) << 32 | (uint64_t)lane16(i + 48, 0xffff) << 48;
+    if (i < nch) {  // the last word: lanes past nch compare false, so its high bits are 0
+      uint64_t w = 0;
+      for (int k = 0; i + 16 * k < nch; ++k) w |= (uint64_t)lane16(i + 16 * k, lanes(i + 16 * k)) << (16 * k);
+      *bits = w;
+    }
   }
 }
 
@@ -179,11 +186,10 @@ static inline void mmb_epilogue_nhwc_pixel(const mmb_ctx *c, int n, int g, int o
 template <bool kDot>
 static inline void mmb_epilogue_nhwc_avx512(const mmb_ctx *c, int n, int g, int oy0, int oy1,
                                             const int32_t *cnt, float *y) {
-  const int wo = c->p->out_w, opg = c->opg;
+  const int wo = c->p->out_w;
   for (int oy = oy0; oy < oy1; ++oy)
-    for (int ox = 0; ox < wo; ++ox)
-      mmb_epilogue_nhwc_pixel<kDot, true>(c, n, g, oy, ox, 0, opg,
-                                          cnt + ((size_t)(oy - oy0) * wo + ox) * opg, y);
+    mmb_epilogue_nhwc_run<kDot, true>(c, n, g, oy, 0, wo, cnt + (size_t)(oy - oy0) * wo * c->opg,
+                                     c->opg, y);
 }
 
 #endif /* MMB_X86 */
