@@ -232,3 +232,61 @@ class _FakeNative:
 )
 def test_binary_macs_of_a_native_node(out_shape, attrs, macs):
     assert ov_backend._binary_macs(_FakeNative(out_shape, **attrs)) == macs
+
+
+def _pool_conv_model(hw=(8, 6), kernel=2, stride=2, pads=(0, 0), conv_kernel=1, readers=1):
+    """x -> AvgPool -> Convolution (and, with readers=2, a second reader of the pool)."""
+    import openvino as ov
+
+    opset = ov.opset13
+    rng = np.random.default_rng(0)
+    x = opset.parameter([1, 4, *hw], ov.Type.f32)
+    pool = opset.avg_pool(x, [stride] * 2, list(pads), list(pads), [kernel] * 2, False)
+    w = rng.standard_normal((5, 4, conv_kernel, conv_kernel)).astype(np.float32)
+    conv = opset.convolution(pool, opset.constant(w), [1, 1], [0, 0], [0, 0], [1, 1])
+    outs = [conv] + ([opset.relu(pool)] if readers == 2 else [])
+    return ov.Model(outs, [x])
+
+
+def _run(model, x):
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(model, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
+    return compiled(x)[0]
+
+
+def test_pooled_shortcut_folds_into_one_strided_conv():
+    """AvgPool 2x2 / 2 + 1x1 conv -> one 2x2 stride-2 conv of w / 4: no pool left, the same
+    output (float rounding)."""
+    model = _pool_conv_model()
+    x = np.random.default_rng(1).standard_normal((1, 4, 8, 6)).astype(np.float32)
+    before = _run(model, x)
+    assert ov_backend.fold_pooled_shortcuts(model) == 1
+    types = [op.get_type_name() for op in model.get_ordered_ops()]
+    assert 'AvgPool' not in types
+    (conv,) = [op for op in model.get_ordered_ops() if op.get_type_name() == 'Convolution']
+    assert list(conv.get_attributes()['strides']) == [2, 2]
+    assert list(conv.input_value(1).get_partial_shape().to_shape()) == [5, 4, 2, 2]
+    after = _run(model, x)
+    assert after.shape == before.shape == (1, 5, 4, 3)
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
+    # by hand: the mean of each 2x2 window, then the 1x1 conv
+    w = ov_backend._constant(conv.input_value(1))[:, :, 0, 0] * 4
+    mean = x.reshape(1, 4, 4, 2, 3, 2).mean(axis=(3, 5))
+    np.testing.assert_allclose(after, np.einsum('oc,nchw->nohw', w, mean), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(hw=(7, 6)),  # a partial window at the border
+        dict(pads=(1, 1)),  # padded windows
+        dict(kernel=3, stride=2),  # overlapping windows
+        dict(conv_kernel=3, hw=(12, 12)),  # not a 1x1 conv
+        dict(readers=2),  # the pooled tensor is read elsewhere too
+    ],
+)
+def test_pooled_shortcut_left_alone_where_not_equivalent(kwargs):
+    model = _pool_conv_model(**kwargs)
+    assert ov_backend.fold_pooled_shortcuts(model) == 0
+    assert 'AvgPool' in [op.get_type_name() for op in model.get_ordered_ops()]

@@ -179,6 +179,7 @@ def _openvino_candidate(
         calib = [
             np.random.default_rng(i).standard_normal(example.shape, np.float32) for i in range(8)
         ]
+        backend.fold_pooled_shortcuts(model)  # as the export does
         model = backend.quantize_real_part(model, calib, log=lambda s: None)
     with tempfile.TemporaryDirectory() as tmp:
         xml = osp.join(tmp, 'model.xml')

@@ -717,6 +717,7 @@ def export(
     else:
         rewritten = rewrite_binary_convs(model, exact_int8=exact_int8)
     if precision == 'int8':
+        fold_pooled_shortcuts(model)
         model = quantize_real_part(model, calibration, log=log)
     if layers is not None and chain:  # after NNCF, which need not know the bits
         chain_bits(model)
@@ -724,6 +725,73 @@ def export(
     return dict(
         files=['model.xml', 'model.bin'], binary_convs=len(rewritten), binary_kernel=binary_kernel
     )
+
+
+def fold_pooled_shortcuts(model) -> int:
+    """Fold ``AvgPool(k x k, stride k)`` followed by a 1x1 ``Convolution`` (Bi-Real's
+    downsampling shortcut) into one ``k x k`` stride-``k`` convolution of weights ``w / k^2``.
+
+    The same function: the mean of a window times ``w`` is the sum of the window times
+    ``w / k^2`` (float rounding aside). Folded only where no window is partial or padded (no
+    pads, the input size a multiple of ``k``, so ``ceil`` and ``floor`` rounding and
+    ``exclude-pad`` agree) and the pool feeds that conv alone. For an INT8 real part: the
+    pooling pass is gone and the conv runs on the INT8 kernels (k^2 times the MACs of the 1x1
+    conv, a few per cent of the network's); in f32 those MACs would cost more than the pooling.
+
+    Returns the number of folded pairs.
+    """
+    ov = require('openvino')
+    opset = ov.opset13
+    folded = 0
+    for pool in list(model.get_ordered_ops()):
+        if pool.get_type_name() != 'AvgPool':
+            continue
+        a = pool.get_attributes()
+        shape = pool.input_value(0).get_partial_shape()
+        if len(a['kernel']) != 2 or not shape.is_static or len(shape) != 4:
+            continue
+        kh, kw = a['kernel']
+        h, w = shape.to_shape()[2:]
+        if (
+            list(a['strides']) != [kh, kw]
+            or any(a['pads_begin'])
+            or any(a['pads_end'])
+            or a.get('auto_pad', 'explicit') not in ('explicit', 'notset', 'valid')
+            or h % kh
+            or w % kw
+        ):
+            continue
+        readers = list(pool.output(0).get_target_inputs())
+        if len(readers) != 1:
+            continue
+        conv = readers[0].get_node()
+        if conv.get_type_name() != 'Convolution' or readers[0].get_index() != 0:
+            continue
+        weight = _constant(conv.input_value(1))
+        c = conv.get_attributes()
+        if (
+            weight is None
+            or weight.ndim != 4
+            or weight.shape[2:] != (1, 1)
+            or list(c['strides']) != [1, 1]
+            or any(c['pads_begin'])
+            or any(c['pads_end'])
+            or list(c['dilations']) != [1, 1]
+        ):
+            continue
+        kernel = np.repeat(np.repeat(weight / np.float32(kh * kw), kh, axis=2), kw, axis=3)
+        new = opset.convolution(
+            pool.input_value(0),
+            opset.constant(kernel.astype(weight.dtype)),
+            [kh, kw],
+            [0, 0],
+            [0, 0],
+            [1, 1],
+        )
+        new.set_friendly_name(conv.get_friendly_name())
+        conv.output(0).replace(new.output(0))
+        folded += 1
+    return folded
 
 
 def quantize_real_part(model, calibration, log=print):
