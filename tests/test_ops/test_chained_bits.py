@@ -256,3 +256,56 @@ def test_upsampled_residual_bad_values_are_named():
             residual=small.transpose(0, 3, 1, 2).copy(),
             residual_upsample=2,
         )
+
+
+# the epilogue's optional steps (the NHWC epilogue has a branch-free body for each of the first
+# five sets, with and without bits; the others take its general body)
+STEP_SETS = {
+    'none': (),
+    'residual': ('residual',),
+    'residual+prelu': ('residual', 'prelu'),
+    'residual+rprelu': ('residual', 'pre_shift', 'prelu', 'post_shift'),
+    'residual+maxout': ('residual', 'prelu', 'pos_slope'),
+    'prelu': ('prelu',),
+    'residual+pre_shift': ('residual', 'pre_shift'),
+}
+
+
+@pytest.mark.parametrize('isa', ISAS)
+@pytest.mark.parametrize('bits', [False, True])
+@pytest.mark.parametrize('steps', list(STEP_SETS))
+@pytest.mark.parametrize('form', [FORMS[0], FORMS[1]], ids=['bireal64', 'partial-words'])
+def test_each_epilogue_step_set_in_nhwc_equals_nchw(form, steps, bits, isa):
+    """NHWC (one body per step set) against NCHW (the general epilogue) bit for bit, and the
+    bits against the packing of y."""
+    if not _require(isa):
+        return
+    cin, cout, k, stride, pad, _, _ = form
+    rng = np.random.default_rng(len(steps) + 10 * bits)
+    x = _input((2, cin, 9, 7), cin).numpy()
+    packed, channels = pack_code('conv2d', _code((cout, cin, k, k), cout), 1)
+    scale, bias = rng.standard_normal(cout), rng.standard_normal(cout)
+    kwargs = {n: rng.standard_normal(cout) for n in STEP_SETS[steps] if n != 'residual'}
+    geometry = dict(stride=(stride, stride), padding=(pad,) * 4, isa=isa)
+    ref = bconv2d(x, packed, channels, scale, bias, **geometry, **kwargs)
+    nhwc = dict(kwargs)
+    if 'residual' in STEP_SETS[steps]:
+        residual = rng.standard_normal(ref.shape).astype(np.float32)
+        ref = bconv2d(x, packed, channels, scale, bias, residual=residual, **geometry, **kwargs)
+        nhwc['residual'] = residual.transpose(0, 2, 3, 1).copy()
+    if bits:
+        nhwc['y_bits_threshold'] = float(np.median(ref))  # about half the bits set
+    got = bconv2d(
+        x.transpose(0, 2, 3, 1).copy(),
+        packed,
+        channels,
+        scale,
+        bias,
+        layout='NHWC',
+        **geometry,
+        **nhwc,
+    )
+    y = got[0] if bits else got
+    np.testing.assert_array_equal(y, ref.transpose(0, 2, 3, 1))
+    if bits:
+        np.testing.assert_array_equal(got[1], pack_bits_nhwc(y, nhwc['y_bits_threshold']))

@@ -121,18 +121,28 @@ static inline int mmb_epilogue_nhwc_fits(const mmb_ctx *c) {
    the hardware prefetcher runs too short a distance for these streams (measured: the 64-channel
    layer's epilogue 53 -> 38-45 us). A prefetch past the end of a buffer cannot fault. */
 static const int kMmbAhead = 1024;
-template <bool kDot, bool kPrefetchCounts>
-static inline void mmb_epilogue_nhwc_run(const mmb_ctx *c, int n, int g, int oy, int ox0, int ox1,
-                                         const int32_t *cr, int ldp, float *y) {
+
+/* The optional steps of the epilogue, as bits: a run specialised for its set (kF >= 0) has no
+   per-vector branches on them; kF = -1 tests them at run time (any other set). */
+enum { kMmbRes = 1, kMmbPre = 2, kMmbNeg = 4, kMmbPos = 8, kMmbPost = 16, kMmbBits = 32 };
+static inline int mmb_epilogue_steps(const mmb_bconv_params *p) {
+  return (p->residual ? kMmbRes : 0) | (p->pre_shift ? kMmbPre : 0) | (p->prelu ? kMmbNeg : 0) |
+         (p->pos_slope ? kMmbPos : 0) | (p->post_shift ? kMmbPost : 0) | (p->y_bits ? kMmbBits : 0);
+}
+
+template <bool kDot, bool kPrefetchCounts, int kF>
+static inline void mmb_epilogue_nhwc_run_t(const mmb_ctx *c, int n, int g, int oy, int ox0,
+                                           int ox1, const int32_t *cr, int ldp, float *y) {
   const mmb_bconv_params *p = c->p;
+  const int F = kF >= 0 ? kF : mmb_epilogue_steps(p);
   const int O = p->out_c, nch = c->opg, oc = g * nch;
   const size_t Y = (size_t)oy * c->ysh + c->yr, ysw = (size_t)c->ysw;
   const size_t row = ((size_t)n * c->yh + Y) * c->yw;  // pixel index of column 0 of row Y
   const int32_t *bs = c->base + ((size_t)c->rowpat[oy] * p->out_w + ox0) * O + oc;
   const float *sc = p->scale + oc, *bi = p->bias + oc;
-  const float *pre = p->pre_shift ? p->pre_shift + oc : 0, *post = p->post_shift ? p->post_shift + oc : 0;
-  const float *neg = p->prelu ? p->prelu + oc : 0, *pos = p->pos_slope ? p->pos_slope + oc : 0;
-  const bool res = p->residual != 0, up = p->residual_upsample > 1;
+  const float *pre = p->pre_shift + oc, *post = p->post_shift + oc;  // used where set (F)
+  const float *neg = p->prelu + oc, *pos = p->pos_slope + oc;
+  const bool up = p->residual_upsample > 1;
   const __m512i tv = _mm512_set1_epi32(c->taps * c->cpg);
   const __m512 bt = _mm512_set1_ps(p->y_bits_threshold);
   const int bw = (O + 63) / 64;
@@ -142,31 +152,34 @@ static inline void mmb_epilogue_nhwc_run(const mmb_ctx *c, int n, int g, int oy,
   for (int ox = ox0; ox < ox1; ++ox, bs += O, cr += ldp) {
     const size_t X = (size_t)ox * ysw + c->yq, pixel = row + X;
     float *yr = y + pixel * O + oc;
-    const float *rr = !res ? 0 : !up ? p->residual + pixel * O + oc
-                                     : mmb_residual_nhwc(c, n, Y, X, pixel, oc);
-    // channels i .. i + 16 (lanes m): y stored, its bits (the packing's comparison) returned
+    const float *rr = !(F & kMmbRes) ? 0 : !up ? p->residual + pixel * O + oc
+                                               : mmb_residual_nhwc(c, n, Y, X, pixel, oc);
+    // channels i .. i + 16 (lanes m; m = 0xffff, a constant, compiles to unmasked loads and
+    // stores): y stored, its bits (the packing's comparison) returned
     auto lane16 = [&](int i, __mmask16 m) -> __mmask16 {
       if (kPrefetchCounts) _mm_prefetch((const char *)(cr + kMmbAhead + i), _MM_HINT_T0);
-      if (rr) _mm_prefetch((const char *)(rr + kMmbAhead + i), _MM_HINT_T0);
+      if (F & kMmbRes) _mm_prefetch((const char *)(rr + kMmbAhead + i), _MM_HINT_T0);
       const __m512i b = _mm512_maskz_loadu_epi32(m, bs + i), q = _mm512_maskz_loadu_epi32(m, cr + i);
       const __m512i v = kDot ? _mm512_add_epi32(_mm512_sub_epi32(b, tv), q)
                              : _mm512_sub_epi32(b, _mm512_slli_epi32(q, 1));
       __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_maskz_loadu_ps(m, sc + i)),
                                _mm512_maskz_loadu_ps(m, bi + i));
-      if (rr) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, rr + i));
-      if (pre) f = _mm512_sub_ps(f, _mm512_maskz_loadu_ps(m, pre + i));
-      if (pos || neg) {
+      if (F & kMmbRes) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, rr + i));
+      if (F & kMmbPre) f = _mm512_sub_ps(f, _mm512_maskz_loadu_ps(m, pre + i));
+      if (F & (kMmbPos | kMmbNeg)) {
         const __mmask16 ge = _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_GE_OQ);
-        const __m512 hi = pos ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pos + i), f) : f;
-        const __m512 lo = neg ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, neg + i), f) : f;
+        const __m512 hi = F & kMmbPos ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pos + i), f) : f;
+        const __m512 lo = F & kMmbNeg ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, neg + i), f) : f;
         f = _mm512_mask_blend_ps(ge, lo, hi);
       }
-      if (post) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, post + i));
+      if (F & kMmbPost) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, post + i));
       _mm512_mask_storeu_ps(yr + i, m, f);
       return _mm512_mask_cmp_ps_mask(m, f, bt, _CMP_GE_OQ);  // unused (dropped) without y_bits
     };
-    if (!p->y_bits) {
-      for (int i = 0; i < nch; i += 16) lane16(i, lanes(i));
+    if (!(F & kMmbBits)) {
+      int i = 0;
+      for (; i + 16 <= nch; i += 16) lane16(i, 0xffff);
+      if (i < nch) lane16(i, lanes(i));
       continue;
     }
     uint64_t *bits = p->y_bits + pixel * bw + (oc >> 6);
@@ -179,6 +192,34 @@ static inline void mmb_epilogue_nhwc_run(const mmb_ctx *c, int n, int g, int oy,
       for (int k = 0; i + 16 * k < nch; ++k) w |= (uint64_t)lane16(i + 16 * k, lanes(i + 16 * k)) << (16 * k);
       *bits = w;
     }
+  }
+}
+
+/* Output pixels ox0 <= ox < ox1 of row oy (above), specialised for the step sets of the
+   networks here: none, the residual, + PReLU (Bi-Real), + RPReLU, + Maxout (AdaBin), each with
+   and without the bit output; any other set tests its steps per vector. Not inlined: inlined
+   into the AMX path's count loop, its many bodies cost that loop's own code (measured: the
+   512-channel layer's tile products 75 -> 101 us). */
+template <bool kDot, bool kPrefetchCounts>
+__attribute__((noinline)) static void mmb_epilogue_nhwc_run(const mmb_ctx *c, int n, int g, int oy, int ox0, int ox1,
+                                         const int32_t *cr, int ldp, float *y) {
+  switch (mmb_epilogue_steps(c->p)) {
+#define MMB_RUN_CASE(F)                                                                    \
+  case F:                                                                                  \
+    mmb_epilogue_nhwc_run_t<kDot, kPrefetchCounts, F>(c, n, g, oy, ox0, ox1, cr, ldp, y);   \
+    return;                                                                                \
+  case F | kMmbBits:                                                                       \
+    mmb_epilogue_nhwc_run_t<kDot, kPrefetchCounts, F | kMmbBits>(c, n, g, oy, ox0, ox1, cr, \
+                                                                 ldp, y);                  \
+    return;
+    MMB_RUN_CASE(0)
+    MMB_RUN_CASE(kMmbRes)
+    MMB_RUN_CASE(kMmbRes | kMmbNeg)
+    MMB_RUN_CASE(kMmbRes | kMmbPre | kMmbNeg | kMmbPost)
+    MMB_RUN_CASE(kMmbRes | kMmbNeg | kMmbPos)
+#undef MMB_RUN_CASE
+    default:
+      mmb_epilogue_nhwc_run_t<kDot, kPrefetchCounts, -1>(c, n, g, oy, ox0, ox1, cr, ldp, y);
   }
 }
 
