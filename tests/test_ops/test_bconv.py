@@ -114,6 +114,32 @@ def test_conv_integer_part_is_exact(form, isa):
     np.testing.assert_array_equal(got, ref.numpy())
 
 
+@pytest.mark.parametrize('layout', ['NCHW', 'NHWC'])
+@pytest.mark.parametrize('cin,cout', [(300, 530), (512, 520)])
+def test_amx_layer_with_weights_past_l2_is_exact(cin, cout, layout):
+    """The amx path keeps 1-bit weights (expanded per call) where their int8 tiles would not fit
+    L2 (here 1.5-2.4 MB; the smaller layers above use int8 tiles prepared once): exact too, with
+    a partial last input word (300 = 4 x 64 + 44) and a partial channel tile (530, 520)."""
+    if not _require('amx'):
+        return
+    x = _input((1, cin, 5, 4), cin)
+    code = _code((cout, cin, 3, 3), cout)
+    ref = F.conv2d(F.pad(_sign(x), (1, 1, 1, 1)), code.double())
+    packed, channels = pack_code('conv2d', code, 1)
+    nhwc = layout == 'NHWC'
+    got = bconv2d(
+        x.numpy().transpose(0, 2, 3, 1).copy() if nhwc else x.numpy(),
+        packed,
+        channels,
+        np.ones(cout),
+        np.zeros(cout),
+        padding=(1, 1, 1, 1),
+        isa='amx',
+        layout=layout,
+    )
+    np.testing.assert_array_equal(got.transpose(0, 3, 1, 2) if nhwc else got, ref.numpy())
+
+
 @pytest.mark.parametrize('isa', ISAS)
 def test_isa_forced_through_the_environment(isa, monkeypatch):
     monkeypatch.setenv('MMBINARY_BCONV_ISA', isa)
