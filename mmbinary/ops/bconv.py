@@ -326,10 +326,7 @@ class _Layer:
             words = lib.mmb_bconv_prepack_words(ctypes.byref(self.params), isa, err, len(err))
             if words < 0:
                 raise NativeKernelError(err.value.decode())
-            # 64-byte aligned (the AMX path loads its weight tiles in 64-byte rows)
-            raw = np.zeros(max(int(words), 1) + 8, dtype=np.uint64)
-            start = (-raw.ctypes.data % 64) // 8
-            buf = raw[start : start + max(int(words), 1)]
+            buf = np.zeros(max(int(words), 1), dtype=np.uint64)
             if lib.mmb_bconv_prepack(
                 ctypes.byref(self.params), isa, _ptr(buf, ctypes.c_uint64), err, len(err)
             ):

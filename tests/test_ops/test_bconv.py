@@ -115,16 +115,25 @@ def test_conv_integer_part_is_exact(form, isa):
 
 
 @pytest.mark.parametrize('layout', ['NCHW', 'NHWC'])
-@pytest.mark.parametrize('cin,cout', [(300, 530), (512, 520)])
-def test_amx_layer_with_weights_past_l2_is_exact(cin, cout, layout):
-    """The amx path keeps 1-bit weights (expanded per call) where their int8 tiles would not fit
-    L2 (here 1.5-2.4 MB; the smaller layers above use int8 tiles prepared once): exact too, with
-    a partial last input word (300 = 4 x 64 + 44) and a partial channel tile (530, 520)."""
+@pytest.mark.parametrize(
+    'cin,cout,k',
+    [
+        (300, 530, 3),  # 1.5 MB of int8 tiles: expanded on the way, per pixel tile pair
+        (512, 520, 3),  # 2.4 MB
+        (250, 250, 3),  # 576 KB: once per call (NHWC: inside the fused epilogue loop)
+        (1270, 200, 1),  # a short reduction (20 steps): NCHW a channel pair at a time
+    ],
+)
+def test_amx_layer_with_large_weights_is_exact(cin, cout, k, layout):
+    """The amx path expands its 1-bit weights to int8 tiles per call in three ways, by their
+    size and the reduction's length: exact in each, with a partial last input word (300 =
+    4 x 64 + 44, 250, 1270) and partial channel tiles."""
     if not _require('amx'):
         return
     x = _input((1, cin, 5, 4), cin)
-    code = _code((cout, cin, 3, 3), cout)
-    ref = F.conv2d(F.pad(_sign(x), (1, 1, 1, 1)), code.double())
+    code = _code((cout, cin, k, k), cout)
+    pad = k // 2
+    ref = F.conv2d(F.pad(_sign(x), (pad,) * 4), code.double())
     packed, channels = pack_code('conv2d', code, 1)
     nhwc = layout == 'NHWC'
     got = bconv2d(
@@ -133,7 +142,7 @@ def test_amx_layer_with_weights_past_l2_is_exact(cin, cout, layout):
         channels,
         np.ones(cout),
         np.zeros(cout),
-        padding=(1, 1, 1, 1),
+        padding=(pad,) * 4,
         isa='amx',
         layout=layout,
     )

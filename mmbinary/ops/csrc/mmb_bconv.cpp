@@ -398,7 +398,7 @@ size_t words_of(size_t int32s) { return (int32s + 15) / 16 * 8; }  // 64-byte se
 // Fill pl.wrep / wpop (weights) and the tables for p.
 void prepare(const mmb_bconv_params *p, const mmb_isa_fns *f, Plan &pl) {
   mmb_ctx &c = pl.c;
-  const size_t nw = mmb_wrep_words(f, &c);
+  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes * f->wmul;
   pl.wrep.assign(nw, 0);
   f->repack(&c, p->weight, pl.wrep.data());
   pl.wpop.resize((size_t)p->out_c * c.taps);
@@ -443,7 +443,7 @@ int attach_blob(const mmb_bconv_params *p, int isa, const uint64_t *blob, Plan &
   mmb_ctx &c = pl.c;
   const size_t O = p->out_c, R = (size_t)h[22];
   const size_t hw = c.expanded ? (size_t)p->out_h * p->out_w : R * p->out_w;
-  const size_t nw = mmb_wrep_words(fns_of(isa), &c);
+  const size_t nw = (size_t)p->groups * c.nob * c.K * c.lanes * fns_of(isa)->wmul;
   const uint64_t *q = blob + kHeader / 2;
   c.wrep = q;
   q += (nw + 7) / 8 * 8;

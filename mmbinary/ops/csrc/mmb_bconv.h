@@ -111,8 +111,6 @@ MMB_API int mmb_bconv2d_f32(const mmb_bconv_params *p, int isa, const float *x_n
 /* Optional weight preparation (the ISA's weight layout and per-tap popcounts), done once per
    layer instead of per call: mmb_bconv_prepack_words() uint64 words, filled by
    mmb_bconv_prepack(); then set p->prepacked. Only the weight / shape fields of p are read.
-   Give it a 64-byte aligned buffer: the amx path loads its weight tiles from it in 64-byte
-   rows (any alignment gives the same results, a misaligned one slower tiles).
    Returns the word count (> 0) / 0, or -1 with a message in err. */
 MMB_API long long mmb_bconv_prepack_words(const mmb_bconv_params *p, int isa, char *err, int errlen);
 MMB_API int mmb_bconv_prepack(const mmb_bconv_params *p, int isa, uint64_t *out, char *err, int errlen);

@@ -6,21 +6,18 @@
 // for bit as the popcount paths:
 //   - the input grid holds int8 +1 / -1 per channel, 64 bytes per 64-channel word, and -1 at
 //     padded or inserted taps (bit 0 there in the other paths);
-//   - a layer whose int8 weights fit in L2 (kFuseBytes) has them prepared once as the tiles
-//     themselves (the prepacked layout, 8x the 1-bit size: 1 KB per 16 channels x 64 inputs,
-//     +1 / -1, 0 at inputs past in_c / groups and at channels past out_c), so no call expands
-//     them (each call used to: the 256-channel layer spent about 20 us of its 125 on it);
-//     a larger one keeps 1-bit weights (16 words per 16 channels x 64 inputs, bits in the order
-//     of an int8 tile row), expanded on the way into a ring of L1 slots (its int8 tiles would
-//     stream from L3: the 512-channel layer took 1.6x as long);
+//   - weights stay 1-bit in memory (the prepared layout: 16 words per 16 channels x 64 inputs,
+//     bits in the order of an int8 tile row) and are expanded to +/-1 bytes per tile into a
+//     cache-resident scratch, 0 at the channels past in_c / groups;
 //   - a tile of dot products d becomes the popcount of the other paths, (taps x cpg - d) / 2,
 //     so the tables and the epilogue are shared (the one-pass NHWC epilogue reads d itself).
 // A tile is 16 output pixels x 16 output channels. Pixels run over whole chunks of output rows
 // (flattened), so rows shorter than 16 still fill the tiles: a tile of 16 pixels in one row is
 // loaded from the grid directly (a row stride per pixel), any other is gathered first.
-// In a dense NHWC call with the common epilogue (no AdaBin terms, no sign output) whose int8
+// In a dense NHWC call with the common epilogue (no AdaBin terms, no sign output) whose expanded
 // weights fit in L2, the epilogue runs inside the tile loop (fused(), below): no counts in
-// memory. The tile configuration a caller had (an inference engine's own AMX kernels) is restored.
+// memory. The weights expanded for it stay in a per-thread buffer (up to kFuseBytes) between
+// calls. The tile configuration a caller had (an inference engine's own AMX kernels) is restored.
 #include "mmb_bconv_internal.h"
 
 #if defined(MMB_X86)
@@ -99,19 +96,18 @@ struct Scratch {
 };
 thread_local Scratch t_scratch;
 
-// weights [out_c][K] (packed format v1) -> [g][nob][K] int8 tiles of 1 KB (kTileWords words):
-// row r, bytes 4 n + j = input 4 r + j of channel 16 b + n as +1 / -1; 0 past opg and past the
-// group's inputs in its last word (so the grid's -1 fill there adds nothing)
-const int kTileWords = kTileB / 8;
-const size_t kFuseBytes = (size_t)1 << 20;
-bool tiles_prepared(const mmb_ctx *c) { return (size_t)c->nob * c->K * kTileB <= kFuseBytes; }
-size_t wrep_words(const mmb_ctx *c) {
-  return (size_t)c->p->groups * c->nob * c->K * (tiles_prepared(c) ? kTileWords : kLanes);
-}
+// A thread's copy of one call's expanded weights (every channel tile of one group), kept across
+// the call's row chunks; keyed by the call's serial number, so never another call's weights.
+struct WeightCache {
+  Scratch mem;
+  uint64_t call = 0;
+  int g = -1;
+};
+thread_local WeightCache t_weights;
 
 // weights [out_c][K] (packed format v1) -> [g][nob][K][16 words]: word r, bit 4 n + j = input
 // 4 r + j of channel 16 b + n, i.e. the bit image of the int8 tile (padded channels 0 bits)
-void repack_bits(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
+void repack(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
   const int K = c->K, opg = c->opg, nob = c->nob, G = c->p->groups;
   for (int g = 0; g < G; ++g)
     for (int b = 0; b < nob; ++b)
@@ -126,28 +122,6 @@ void repack_bits(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
             v |= ((word >> (4 * r)) & 0xfull) << (4 * nn);
           }
           dst[r] = v;
-        }
-      }
-}
-
-void repack(const mmb_ctx *c, const uint64_t *w, uint64_t *out) {
-  if (!tiles_prepared(c)) {
-    repack_bits(c, w, out);
-    return;
-  }
-  const int K = c->K, opg = c->opg, nob = c->nob, G = c->p->groups, words = c->words;
-  const int c1 = c->cpg - 64 * (words - 1);  // inputs in the last word
-  for (int g = 0; g < G; ++g)
-    for (int b = 0; b < nob; ++b)
-      for (int k = 0; k < K; ++k) {
-        int8_t *dst = (int8_t *)(out + (((size_t)g * nob + b) * K + k) * kTileWords);
-        const int in = k % words == words - 1 ? c1 : 64;
-        for (int nn = 0; nn < kLanes; ++nn) {
-          const int o = b * kLanes + nn;
-          const uint64_t word = o < opg ? w[((size_t)g * opg + o) * K + k] : 0;
-          for (int i = 0; i < 64; ++i)
-            dst[(i / 4) * 64 + nn * 4 + i % 4] =
-                o >= opg || i >= in ? 0 : (word >> i & 1) ? 1 : -1;
         }
       }
 }
@@ -183,7 +157,7 @@ inline void expand_tile(const uint64_t *wb, const __mmask64 *vm, uint8_t *dst) {
 }
 
 // NA pixel tiles x NB channel tiles over the K reduction steps; a[i] + off[i][k]: the 16 x 64
-// bytes of pixel tile i at step k, rows stride[i] apart; b: int8 weight tiles [NB][K][1 KB].
+// bytes of pixel tile i at step k, rows stride[i] apart; b: expanded weights [NB][K][1 KB].
 // The int32 dot products go to out: pixel p of tile i, channel o of tile j at
 // out[i * next_a + j * 16 + p * ld / 4 + o].
 template <int NA, int NB>
@@ -257,28 +231,47 @@ bool keep_dots(const mmb_ctx *c) {
          c->yr == 0 && c->yq == 0;
 }
 
-// ... and, where the call's output is known (a dense call) and every channel tile's int8
+// ... and, where the call's output is known (a dense call) and every channel tile's expanded
 // weights fit in L2 (nob x K KB), the epilogue runs inside the count loop: pixel tile pairs
 // outside, all channel tiles inside, each pair's dot products [32 pixels][channels] in an L1
 // scratch, then straight through the epilogue into y (no counts in memory, y written once in
 // order).
-bool fused(const mmb_ctx *c) { return c->y && keep_dots(c) && tiles_prepared(c); }
+const size_t kFuseBytes = (size_t)1 << 20;
+bool fused(const mmb_ctx *c) {
+  return c->y && keep_dots(c) && (size_t)c->nob * c->K * kTileB <= kFuseBytes;
+}
+
+// The expanded weights [nob][K][1 KB] of group g for this call, expanded once per thread.
+const uint8_t *expanded_weights(const mmb_ctx *c, int g, const uint64_t *wg,
+                                const __mmask64 *last) {
+  WeightCache &wc = t_weights;
+  if (wc.call == c->call && wc.g == g) return wc.mem.p;
+  wc.call = 0;  // invalid until filled
+  const int K = c->K, words = c->words;
+  uint8_t *d = wc.mem.get((size_t)c->nob * K * kTileB);
+  if (!d) throw std::bad_alloc();
+  for (int b = 0; b < c->nob; ++b)
+    for (int k = 0; k < K; ++k)
+      expand_tile(wg + ((size_t)b * K + k) * kLanes, k % words == words - 1 ? last : nullptr,
+                  d + ((size_t)b * K + k) * kTileB);
+  wc.call = c->call;
+  wc.g = g;
+  return d;
+}
 
 void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, int ldc) {
   const mmb_bconv_params *p = c->p;
-  const int wo = p->out_w, K = c->K, opg = c->opg, nob = c->nob;
+  const int wo = p->out_w, K = c->K, opg = c->opg, nob = c->nob, words = c->words;
   const int M = (oy1 - oy0) * wo, nmt = (M + 15) / 16;
   const int32_t T = c->taps * c->cpg;  // taps x inputs: popcount = (T - dot) / 2
   const size_t pixb = (size_t)c->pix * 8;
   const uint8_t *grid =
       (const uint8_t *)(c->xbuf + (((size_t)n * p->groups + g) * c->hp) * c->wp * c->pix);
   const size_t colb = (size_t)p->stride_w * pixb, rowb = (size_t)p->stride_h * c->wp * pixb;
-  const bool prepared = tiles_prepared(c);  // else 1-bit weights, expanded here
-  const uint8_t *wg = (const uint8_t *)(c->wrep + (size_t)g * nob * K * kTileWords);
-  const uint64_t *wbits = c->wrep + (size_t)g * nob * K * kLanes;
+  const uint64_t *wg = c->wrep + (size_t)g * nob * K * kLanes;
 
   // scratch: byte offsets of the steps in the grid and in a gathered tile, pixel tile
-  // descriptors, gathered tiles, one block of dot products
+  // descriptors, gathered tiles, expanded weights, one block of dot products
   int ngather = 0;
   for (int mt = 0; mt < nmt; ++mt) ngather += (mt * 16) % wo + 16 > wo;
   const size_t off_b = (size_t)2 * K * 4, desc_b = (size_t)nmt * 32;
@@ -286,7 +279,7 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
   const int ldf = nob * kLanes;  // fused: int32 per pixel in the block of dot products
   const size_t ct_b = fuse ? (size_t)32 * ldf * 4 : 4 * kTileB;
   const size_t total = (off_b + desc_b + 63) / 64 * 64 + (size_t)ngather * K * kTileB +
-                       (prepared ? 0 : (size_t)2 * K * kTileB) + ct_b;
+                       (fuse ? 0 : (size_t)2 * K * kTileB) + ct_b;
   uint8_t *s = t_scratch.get(total);
   if (!s) throw std::bad_alloc();  // never silently wrong counts
   int32_t *koffb = (int32_t *)s, *goff = koffb + K;
@@ -294,8 +287,8 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
   size_t *astride = (size_t *)(abase + nmt);
   const int32_t **aoff = (const int32_t **)(astride + nmt);
   uint8_t *gath = s + (off_b + desc_b + 63) / 64 * 64;
-  uint8_t *bexp = gath + (size_t)ngather * K * kTileB;  // 1-bit weights: their expansion
-  int32_t *ct = (int32_t *)(bexp + (prepared ? 0 : (size_t)2 * K * kTileB));
+  uint8_t *bexp = gath + (size_t)ngather * K * kTileB;
+  int32_t *ct = (int32_t *)(bexp + (fuse ? 0 : (size_t)2 * K * kTileB));
   for (int k = 0; k < K; ++k) {
     const int32_t o = c->koff[k];  // words; a buffer word is 8 bytes
     koffb[k] = o * 8;
@@ -320,11 +313,10 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
     astride[mt] = 64;
     aoff[mt] = goff;
   }
-  // weight rows of the last input word (1-bit weights): bytes 4 n + j of row r are inputs
-  // 4 r + j < c1
+  // weight rows of the last input word: bytes 4 n + j of row r are inputs 4 r + j < c1
   __mmask64 last[16];
   {
-    const int words = c->words, c1 = c->cpg - 64 * (words - 1);
+    const int c1 = c->cpg - 64 * (words - 1);
     for (int r = 0; r < 16; ++r) {
       uint64_t m = 0;
       for (int j = 0; j < 4; ++j)
@@ -333,7 +325,7 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
     }
   }
   if (fuse) {
-    const uint8_t *bw = wg;
+    const uint8_t *bw = expanded_weights(c, g, wg, last);
     TileScope tiles;
     for (int mt = 0; mt < nmt; mt += 2) {
       const int NA = nmt - mt >= 2 ? 2 : 1;
@@ -361,20 +353,18 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
     return;
   }
   const __m512i tv = _mm512_set1_epi32(T);
-  // 1-bit weights: a channel pair's expanded weights (2 K KB) stay in L1 across every pixel
-  // tile for short reductions; long ones are expanded on the way, per pixel tile pair
-  const int words = c->words;
-  const bool stream = !prepared && K > kStreamK;
+  // short reductions: a channel pair's expanded weights (2 K KB) stay in L1 across every pixel
+  // tile; long ones expand them on the way, per pixel tile pair
+  const bool stream = K > kStreamK;
   TileScope tiles;
   for (int nb = 0; nb < nob; nb += 2) {
     const int NB = nob - nb >= 2 ? 2 : 1;
-    const uint64_t *wb = wbits + (size_t)nb * K * kLanes;
-    if (!prepared && !stream)
+    const uint64_t *wb = wg + (size_t)nb * K * kLanes;
+    if (!stream)
       for (int b = 0; b < NB; ++b)
         for (int k = 0; k < K; ++k)
           expand_tile(wb + ((size_t)b * K + k) * kLanes, k % words == words - 1 ? last : nullptr,
                       bexp + ((size_t)b * K + k) * kTileB);
-    const uint8_t *bt = prepared ? wg + (size_t)nb * K * kTileB : bexp;
     for (int mt = 0; mt < nmt; mt += 2) {
       const int NA = nmt - mt >= 2 ? 2 : 1;
       const uint8_t *a[2] = {abase[mt], abase[mt + NA - 1]};
@@ -391,7 +381,7 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
           if (stream)
             tile_block_stream<kA, kB>(a, st, of, wb, K, words, last, bexp, dst, ld, next_a);
           else
-            tile_block<kA, kB>(a, st, of, bt, K, dst, ld, next_a);
+            tile_block<kA, kB>(a, st, of, bexp, K, dst, ld, next_a);
         });
       });
       if (direct) continue;
@@ -446,6 +436,6 @@ void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *c
 
 const mmb_isa_fns mmb_fns_amx = {kLanes,   0,         8,          1,         ~0ull,
                                  repack,   popcount,  pack,       count_row, epilogue,
-                                 count_rows, popcount_x, kChunk, store_int8, wrep_words};
+                                 count_rows, popcount_x, kChunk, store_int8};
 
 #endif  // MMB_X86

@@ -88,15 +88,7 @@ typedef struct {
   /* optional (NULL: mmb_store_word): word wd (bits of channels 64 wd ..) of the pixel whose
      buffer words start at dst, in the buffer's layout (x_bits input) */
   void (*store)(uint64_t *dst, int wd, uint64_t v);
-  /* optional (NULL: groups x nob x K x lanes x wmul): the words of the weight layout of a
-     layer, for an ISA whose layout depends on the layer's size */
-  size_t (*wrep_words)(const mmb_ctx *c);
 } mmb_isa_fns;
-
-static inline size_t mmb_wrep_words(const mmb_isa_fns *f, const mmb_ctx *c) {
-  return f->wrep_words ? f->wrep_words(c)
-                       : (size_t)c->p->groups * c->nob * c->K * c->lanes * f->wmul;
-}
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #define MMB_X86 1

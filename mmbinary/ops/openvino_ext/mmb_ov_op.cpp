@@ -141,19 +141,12 @@ int kernel_threads() {
 
 // The weights in an ISA's own layout (mmb_bconv_prepack), made on the first evaluate of a
 // node on that ISA and reused while its constant weight stays at the same address.
-// The first 64-byte aligned word of a buffer allocated 8 words longer than needed (the amx
-// path loads its weight tiles from the prepacked words in 64-byte rows).
-uint64_t *aligned64(std::vector<uint64_t> &v) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(v.data());
-  return v.data() + ((64 - a % 64) % 64) / sizeof(uint64_t);
-}
-
 struct Prepacked {
   std::mutex mutex;
   const void *source = nullptr;  // the weight constant's bytes
   int isa = -1, n = 0, in_h = 0, in_w = 0;
   // shared: a concurrent evaluate keeps its copy alive if another one rebuilds them
-  std::shared_ptr<std::vector<uint64_t>> words;    // the prepacked weights (at aligned64), or null
+  std::shared_ptr<std::vector<uint64_t>> words;    // the prepacked weights, or null
   std::shared_ptr<std::vector<uint64_t>> aligned;  // aligned copy of a misaligned weight, or null
 
   void release() {  // made again if the path runs again
@@ -410,8 +403,8 @@ class MMBinaryConv : public ov::op::Op {
         const long long n_words = mmb_bconv_prepack_words(&p, isa, err, sizeof(err));
         pp.words.reset();
         if (n_words > 0) {
-          auto packed = std::make_shared<std::vector<uint64_t>>((size_t)n_words + 8);
-          if (mmb_bconv_prepack(&p, isa, aligned64(*packed), err, sizeof(err)) == 0)
+          auto packed = std::make_shared<std::vector<uint64_t>>((size_t)n_words);
+          if (mmb_bconv_prepack(&p, isa, packed->data(), err, sizeof(err)) == 0)
             pp.words = packed;
         }
         err[0] = 0;  // without prepacked weights the kernel prepares them on each call
@@ -425,7 +418,7 @@ class MMBinaryConv : public ov::op::Op {
       aligned = pp.aligned;
     }
     if (aligned) p.weight = aligned->data();
-    if (words) p.prepacked = aligned64(*words);
+    if (words) p.prepacked = words->data();
     const auto t0 = std::chrono::steady_clock::now();
     if (mmb_bconv2d_f32(&p, isa, x, outputs[0].data<float>(), err, sizeof(err)) != 0)
       OPENVINO_THROW("MMBinaryConv (", mmb_isa_name(isa), "): ", err);
