@@ -11,6 +11,14 @@ hits all alike); medians and the 10-90 % spread of the per-call times, in G bina
 layout of our kernel's input and output: ``NHWC`` (default; what ``MMBinaryConv`` runs in an
 OpenVINO graph) or ``NCHW``; OpenVINO's single-layer models take NCHW float input.
 
+``--chain`` also times our paths in a network's conditions: per shape, four layers with their own
+weights, each one's output the next one's input and residual (a Bi-Real chain, in ``--layout``),
+every shape's chain in turn, so each layer's weights have left the cache by its next call and
+its input has just been written. A layer timed alone keeps its weights in cache; in a graph they
+have left it (measured: a change that made the 64-channel layer 1.19x faster alone made it 0.97x
+in a sequence of 16 layers with their own weights). Like the table, these times include the
+Python call of each layer (ctypes, output allocation: 10-30 us), which a graph does not pay.
+
 Printed first: the CPU model, the ISA paths, the clock measured by a timed chain of dependent
 register adds (one per cycle; add-immediate chains are folded at rename on Golden Cove and
 later cores) and /proc/cpuinfo's MHz, and the arithmetic limit derived from the measured clock:
@@ -67,6 +75,12 @@ def parse_args(argv=None):
         '--breakdown',
         action='store_true',
         help='also where our 1-thread time goes: packing / XNOR-popcount / epilogue',
+    )
+    parser.add_argument(
+        '--chain',
+        action='store_true',
+        help='also time each path in a chain of 4 layers per shape (output = next input and '
+        'residual), all shapes in turn: the cache conditions of a network',
     )
     parser.add_argument('--markdown', help='write the table to this markdown file')
     parser.add_argument('--ov-child', action='store_true', help=argparse.SUPPRESS)
@@ -163,6 +177,52 @@ def breakdown(c, h, w, isa, iters, layout='NHWC'):
     finally:
         del os.environ['MMBINARY_BCONV_PROFILE']
     return np.median(np.asarray(phases), axis=0)
+
+
+def chain_times(shapes, isas, threads, layout, rounds, warmup, depth=4):
+    """``{(shape, candidate): per-layer seconds of every round}`` of chains of ``depth`` layers
+    per shape (each layer's output is the next one's input and residual), every shape's chain
+    run in turn by one candidate, then the next candidate (rotating the order each round)."""
+    from mmbinary.deploy.packing import pack_bits
+    from mmbinary.ops.bconv import _Layer
+
+    rng = np.random.default_rng(0)
+    chains = {}
+    for name in shapes:
+        c, h, w = SHAPES[name]
+        layers = []
+        for _ in range(depth):
+            code = np.where(rng.random((c, c, 3, 3)) < 0.5, 1.0, -1.0).astype(np.float32)
+            scale = np.full(c, 1.0 / (9 * c))  # keeps the residual stream's values O(1)
+            layers.append(
+                _Layer(
+                    pack_bits(code.transpose(0, 2, 3, 1)),
+                    c,
+                    (1, c, h, w),
+                    scale,
+                    np.zeros(c),
+                    padding=(1, 1, 1, 1),
+                    nhwc=layout == 'NHWC',
+                )
+            )
+        x = rng.standard_normal((1, c, h, w)).astype(np.float32)
+        chains[name] = (
+            layers,
+            np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == 'NHWC' else x,
+        )
+    cands = [(isa, t) for isa in isas for t in threads]
+    times = {(name, f'{isa}-t{t}'): [] for name in shapes for isa, t in cands}
+    for r in range(warmup + rounds):
+        for isa, t in cands[r % len(cands) :] + cands[: r % len(cands)]:
+            for name, (layers, x) in chains.items():
+                spent = 0.0
+                for layer in layers:
+                    t0 = time.perf_counter()
+                    x = layer.run(x, isa, t, residual=x)
+                    spent += time.perf_counter() - t0
+                if r >= warmup:
+                    times[name, f'{isa}-t{t}'].append(spent / len(layers))
+    return times
 
 
 def time_candidates(cands, iters, rounds, warmup):
@@ -308,6 +368,19 @@ def main(argv=None):
                 )
                 breakdowns.append(line)
                 print(line, flush=True)
+    chain_lines = []
+    if args.chain:
+        times = chain_times(args.shapes, isas, args.threads, args.layout, args.rounds, args.warmup)
+        for (name, cand), ts in times.items():
+            c, h, w = SHAPES[name]
+            med = float(np.median(ts))
+            line = (
+                f'  chain {name} {cand}: {med * 1e6:.1f} us per layer, '
+                f'{c * c * 9 * h * w / med / 1e9:.0f} G MAC/s (4 layers, each output the next '
+                'input and residual)'
+            )
+            chain_lines.append(line)
+            print(line, flush=True)
     if args.markdown:
         with open(args.markdown, 'w') as f:
             f.write('\n'.join(f'- {s}' for s in lines) + '\n\n')
@@ -319,6 +392,9 @@ def main(argv=None):
             if breakdowns:
                 f.write('\nWhere our 1-thread time goes:\n\n')
                 f.writelines(f'- {b.strip()}\n' for b in breakdowns)
+            if chain_lines:
+                f.write("\nIn a chain (a network's cache conditions):\n\n")
+                f.writelines(f'- {b.strip()}\n' for b in chain_lines)
         print(f'wrote {args.markdown}')
 
 
