@@ -118,10 +118,10 @@ def test_conv_integer_part_is_exact(form, isa):
 @pytest.mark.parametrize(
     'cin,cout,k',
     [
-        (300, 530, 3),  # 1.5 MB of int8 tiles: expanded on the way, per pixel tile pair
+        (300, 530, 3),  # 1.5 MB of int8 tiles, 45 steps: expanded on the way, per tile pair
         (512, 520, 3),  # 2.4 MB
-        (250, 250, 3),  # 576 KB: once per call (NHWC: inside the fused epilogue loop)
-        (1270, 200, 1),  # a short reduction (20 steps): NCHW a channel pair at a time
+        (250, 100, 3),  # 252 KB: once per call (NHWC: the fused epilogue loop; NCHW on the way)
+        (1270, 200, 1),  # 260 KB, a short reduction (20 steps): a channel pair at a time
     ],
 )
 def test_amx_layer_with_large_weights_is_exact(cin, cout, k, layout):
