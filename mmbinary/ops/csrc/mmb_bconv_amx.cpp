@@ -16,7 +16,8 @@
 // loaded from the grid directly (a row stride per pixel), any other is gathered first.
 // In a dense NHWC call with the common epilogue (no AdaBin terms, no sign output) whose expanded
 // weights are small (kFuseBytes), the epilogue runs inside the tile loop (fused(), below): no
-// counts in memory. The weights expanded for it stay in a per-thread buffer between calls. The tile configuration a caller had (an inference engine's own AMX kernels) is restored.
+// counts in memory. The weights expanded for it stay in a per-thread buffer between calls.
+// The tile configuration a caller had (an inference engine's own AMX kernels) is restored.
 #include "mmb_bconv_internal.h"
 
 #if defined(MMB_X86)
@@ -237,7 +238,7 @@ bool keep_dots(const mmb_ctx *c) {
 // once in order). Larger weights are read again for every pixel tile pair there, from L2; the
 // other loop (channel pairs outside) reads each pair's weights once, from L1, and its counts
 // pass through memory: with this round's cheaper epilogue that is the faster one from the
-// 256-channel layer up (576 KB: 1.13-1.17x, A/B in one process, alone and in a chain of
+// 256-channel layer up (576 KB: 1.08-1.20x, A/B in one process, alone and in a chain of
 // layers), while the fused loop stays ahead on 128 channels (144 KB: 1.03-1.11x).
 const size_t kFuseBytes = (size_t)256 << 10;
 bool fused(const mmb_ctx *c) {
