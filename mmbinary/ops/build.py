@@ -25,7 +25,12 @@ from typing import Dict, List, Optional
 
 CSRC = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc')
 LIB_NAME = 'libmmb_bconv.so'
-HEADERS = ('mmb_bconv.h', 'mmb_bconv_internal.h', 'mmb_bconv_avx512_shared.h')
+HEADERS = (
+    'mmb_bconv.h',
+    'mmb_bconv_internal.h',
+    'mmb_bconv_avx512_shared.h',
+    'mmb_bconv_epilogue_nhwc.h',
+)
 BASE_FLAGS = ['-O3', '-std=c++17', '-fPIC', '-ffp-contract=off', '-fvisibility=hidden']
 AVX512_FLAGS = [
     '-mavx512f',

@@ -4,6 +4,7 @@
 // once per input pixel and weight, not per product: (x ^ w) & 0x0f.. = (x & 0x0f..) ^ (w & 0x0f..),
 // so the buffer and the weights hold both halves and a product costs 2 xor + 2 vpshufb + 2 add;
 // byte counts are summed over up to 31 words before one vpsadbw.
+#include "mmb_bconv_epilogue_nhwc.h"
 #include "mmb_bconv_internal.h"
 
 #if defined(MMB_X86)
@@ -180,7 +181,10 @@ void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint
 
 void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
               const int32_t *pcx, float *y) {
-  mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
+  if (mmb_epilogue_nhwc_fits(c))
+    mmb_epilogue_nhwc<MmbVec8, false>(c, n, g, oy0, oy1, cnt, y);
+  else
+    mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
 }
 
 }  // namespace

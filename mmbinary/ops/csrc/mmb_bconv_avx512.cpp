@@ -101,7 +101,7 @@ void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint
 void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
               const int32_t *pcx, float *y) {
   if (mmb_epilogue_nhwc_fits(c))
-    mmb_epilogue_nhwc_avx512<false>(c, n, g, oy0, oy1, cnt, y);
+    mmb_epilogue_nhwc<MmbVec16, false>(c, n, g, oy0, oy1, cnt, y);
   else
     mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
 }

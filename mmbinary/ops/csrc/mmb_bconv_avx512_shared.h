@@ -1,11 +1,13 @@
-/* mmb_bconv_avx512_shared.h -- input packing and NHWC epilogue of the AVX-512 and AMX paths
- * (included by both, each compiled with AVX-512 flags; not an ABI). In the packing, store(dst,
- * wd, v) writes word wd (bits of channels 64 wd ..) of the pixel whose buffer words start at
- * dst: as bits (AVX-512) or expanded to int8 +/-1 (AMX).
+/* mmb_bconv_avx512_shared.h -- input packing of the AVX-512 and AMX paths (included by both,
+ * each compiled with AVX-512 flags; not an ABI; their NHWC epilogue is in
+ * mmb_bconv_epilogue_nhwc.h). In the packing, store(dst, wd, v) writes word wd (bits of channels
+ * 64 wd ..) of the pixel whose buffer words start at dst: as bits (AVX-512) or expanded to int8
+ * +/-1 (AMX).
  */
 #ifndef MMB_BCONV_AVX512_SHARED_H
 #define MMB_BCONV_AVX512_SHARED_H
 
+#include "mmb_bconv_epilogue_nhwc.h"
 #include "mmb_bconv_internal.h"
 
 #if defined(MMB_X86)
@@ -98,139 +100,6 @@ static inline void mmb_pack_avx512(const mmb_ctx *c, const float *x, int n, int 
       }
     }
   }
-}
-
-/* The epilogue of NHWC rows where it is the common one (scale, bias, residual, RPReLU / PReLU /
-   Maxout: mmb_epilogue_nhwc_fits): one pass, 16 channels a vector, the per-pixel branches of
-   mmb_epilogue_t hoisted. The same operations in the same order as mmb_epilogue_t (no
-   contraction: -ffp-contract=off), so the same floats. kDot: cnt holds dot products d of +/-1
-   vectors (the AMX path), whose popcount is (T - d) / 2 with T = taps x cpg, so
-   base - 2 popcount = base - T + d. */
-static inline int mmb_epilogue_nhwc_fits(const mmb_ctx *c) {
-  const mmb_bconv_params *p = c->p;
-  return c->nhwc && !p->sign_threshold && !p->window_scale && !p->mask_scale &&
-         !p->mask_window_scale;
-}
-
-/* Output pixels (oy, ox) for ox0 <= ox < ox1 of image n, group g (all its opg channels); cr:
-   their counts, pixels ldp int32 apart. The per-call and per-row setup is done once per run, so a
-   64-channel layer (4 vectors a pixel) does not pay it per pixel.
-   With p->y_bits (groups 1) also each pixel's bits, y >= y_bits_threshold: the four 16-lane
-   compares of each 64 channels make one word, written here at once.
-   The residual (and with kPrefetchCounts the counts) kMmbAhead values ahead are prefetched:
-   the hardware prefetcher runs too short a distance for these streams (measured: the 64-channel
-   layer's epilogue 53 -> 38-45 us). A prefetch past the end of a buffer cannot fault. */
-static const int kMmbAhead = 1024;
-
-/* The optional steps of the epilogue, as bits: a run specialised for its set (kF >= 0) has no
-   per-vector branches on them; kF = -1 tests them at run time (any other set). */
-enum { kMmbRes = 1, kMmbPre = 2, kMmbNeg = 4, kMmbPos = 8, kMmbPost = 16, kMmbBits = 32 };
-static inline int mmb_epilogue_steps(const mmb_bconv_params *p) {
-  return (p->residual ? kMmbRes : 0) | (p->pre_shift ? kMmbPre : 0) | (p->prelu ? kMmbNeg : 0) |
-         (p->pos_slope ? kMmbPos : 0) | (p->post_shift ? kMmbPost : 0) | (p->y_bits ? kMmbBits : 0);
-}
-
-template <bool kDot, bool kPrefetchCounts, int kF>
-static inline void mmb_epilogue_nhwc_run_t(const mmb_ctx *c, int n, int g, int oy, int ox0,
-                                           int ox1, const int32_t *cr, int ldp, float *y) {
-  const mmb_bconv_params *p = c->p;
-  const int F = kF >= 0 ? kF : mmb_epilogue_steps(p);
-  const int O = p->out_c, nch = c->opg, oc = g * nch;
-  const size_t Y = (size_t)oy * c->ysh + c->yr, ysw = (size_t)c->ysw;
-  const size_t row = ((size_t)n * c->yh + Y) * c->yw;  // pixel index of column 0 of row Y
-  const int32_t *bs = c->base + ((size_t)c->rowpat[oy] * p->out_w + ox0) * O + oc;
-  const float *sc = p->scale + oc, *bi = p->bias + oc;
-  const float *pre = p->pre_shift + oc, *post = p->post_shift + oc;  // used where set (F)
-  const float *neg = p->prelu + oc, *pos = p->pos_slope + oc;
-  const bool up = p->residual_upsample > 1;
-  const __m512i tv = _mm512_set1_epi32(c->taps * c->cpg);
-  const __m512 bt = _mm512_set1_ps(p->y_bits_threshold);
-  const int bw = (O + 63) / 64;
-  auto lanes = [nch](int i) {
-    return (__mmask16)(nch - i >= 16 ? 0xffff : nch - i > 0 ? (1u << (nch - i)) - 1 : 0);
-  };
-  for (int ox = ox0; ox < ox1; ++ox, bs += O, cr += ldp) {
-    const size_t X = (size_t)ox * ysw + c->yq, pixel = row + X;
-    float *yr = y + pixel * O + oc;
-    const float *rr = !(F & kMmbRes) ? 0 : !up ? p->residual + pixel * O + oc
-                                               : mmb_residual_nhwc(c, n, Y, X, pixel, oc);
-    // channels i .. i + 16 (lanes m; m = 0xffff, a constant, compiles to unmasked loads and
-    // stores): y stored, its bits (the packing's comparison) returned
-    auto lane16 = [&](int i, __mmask16 m) -> __mmask16 {
-      if (kPrefetchCounts) _mm_prefetch((const char *)(cr + kMmbAhead + i), _MM_HINT_T0);
-      if (F & kMmbRes) _mm_prefetch((const char *)(rr + kMmbAhead + i), _MM_HINT_T0);
-      const __m512i b = _mm512_maskz_loadu_epi32(m, bs + i), q = _mm512_maskz_loadu_epi32(m, cr + i);
-      const __m512i v = kDot ? _mm512_add_epi32(_mm512_sub_epi32(b, tv), q)
-                             : _mm512_sub_epi32(b, _mm512_slli_epi32(q, 1));
-      __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_maskz_loadu_ps(m, sc + i)),
-                               _mm512_maskz_loadu_ps(m, bi + i));
-      if (F & kMmbRes) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, rr + i));
-      if (F & kMmbPre) f = _mm512_sub_ps(f, _mm512_maskz_loadu_ps(m, pre + i));
-      if (F & (kMmbPos | kMmbNeg)) {
-        const __mmask16 ge = _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_GE_OQ);
-        const __m512 hi = F & kMmbPos ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pos + i), f) : f;
-        const __m512 lo = F & kMmbNeg ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, neg + i), f) : f;
-        f = _mm512_mask_blend_ps(ge, lo, hi);
-      }
-      if (F & kMmbPost) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(m, post + i));
-      _mm512_mask_storeu_ps(yr + i, m, f);
-      return _mm512_mask_cmp_ps_mask(m, f, bt, _CMP_GE_OQ);  // unused (dropped) without y_bits
-    };
-    if (!(F & kMmbBits)) {
-      int i = 0;
-      for (; i + 16 <= nch; i += 16) lane16(i, 0xffff);
-      if (i < nch) lane16(i, lanes(i));
-      continue;
-    }
-    uint64_t *bits = p->y_bits + pixel * bw + (oc >> 6);
-    int i = 0;
-    for (; i + 64 <= nch; i += 64)
-      *bits++ = (uint64_t)lane16(i, 0xffff) | (uint64_t)lane16(i + 16, 0xffff) << 16 |
-                (uint64_t)lane16(i + 32, 0xffff) << 32 | (uint64_t)lane16(i + 48, 0xffff) << 48;
-    if (i < nch) {  // the last word: lanes past nch compare false, so its high bits are 0
-      uint64_t w = 0;
-      for (int k = 0; i + 16 * k < nch; ++k) w |= (uint64_t)lane16(i + 16 * k, lanes(i + 16 * k)) << (16 * k);
-      *bits = w;
-    }
-  }
-}
-
-/* Output pixels ox0 <= ox < ox1 of row oy (above), specialised for the step sets of the
-   networks here: none, the residual, + PReLU (Bi-Real), + RPReLU, + Maxout (AdaBin), each with
-   and without the bit output; any other set tests its steps per vector. Not inlined: inlined
-   into the AMX path's count loop, its many bodies cost that loop's own code (measured: the
-   512-channel layer's tile products 75 -> 101 us). */
-template <bool kDot, bool kPrefetchCounts>
-__attribute__((noinline)) static void mmb_epilogue_nhwc_run(const mmb_ctx *c, int n, int g, int oy, int ox0, int ox1,
-                                         const int32_t *cr, int ldp, float *y) {
-  switch (mmb_epilogue_steps(c->p)) {
-#define MMB_RUN_CASE(F)                                                                    \
-  case F:                                                                                  \
-    mmb_epilogue_nhwc_run_t<kDot, kPrefetchCounts, F>(c, n, g, oy, ox0, ox1, cr, ldp, y);   \
-    return;                                                                                \
-  case F | kMmbBits:                                                                       \
-    mmb_epilogue_nhwc_run_t<kDot, kPrefetchCounts, F | kMmbBits>(c, n, g, oy, ox0, ox1, cr, \
-                                                                 ldp, y);                  \
-    return;
-    MMB_RUN_CASE(0)
-    MMB_RUN_CASE(kMmbRes)
-    MMB_RUN_CASE(kMmbRes | kMmbNeg)
-    MMB_RUN_CASE(kMmbRes | kMmbPre | kMmbNeg | kMmbPost)
-    MMB_RUN_CASE(kMmbRes | kMmbNeg | kMmbPos)
-#undef MMB_RUN_CASE
-    default:
-      mmb_epilogue_nhwc_run_t<kDot, kPrefetchCounts, -1>(c, n, g, oy, ox0, ox1, cr, ldp, y);
-  }
-}
-
-/* Rows oy0 <= oy < oy1; cnt: their counts, [row][out_w][opg]. */
-template <bool kDot>
-static inline void mmb_epilogue_nhwc_avx512(const mmb_ctx *c, int n, int g, int oy0, int oy1,
-                                            const int32_t *cnt, float *y) {
-  const int wo = c->p->out_w;
-  for (int oy = oy0; oy < oy1; ++oy)
-    mmb_epilogue_nhwc_run<kDot, true>(c, n, g, oy, 0, wo, cnt + (size_t)(oy - oy0) * wo * c->opg,
-                                     c->opg, y);
 }
 
 #endif /* MMB_X86 */
