@@ -1,6 +1,7 @@
 // Random layer shapes through the C ABI on every ISA path this CPU runs, against a naive loop
 // over taps and channels (the definition: zero padding of the +/-1 input, inserted zeros
-// skipped, AdaBin's window / mask terms; chained packed bits in and out). Built with AddressSanitizer + UBSan by
+// skipped, AdaBin's window / mask terms; the residual add, PReLU / RPReLU / Maxout; chained packed
+// bits in and out). Built with AddressSanitizer + UBSan by
 // tests/test_ops/test_sanitized.py. Usage: bconv_fuzz ITERATIONS; exit status 0 = all exact.
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,17 @@ int main(int argc, char **argv) {
       p.scale = sgn.data();
       p.sign_threshold = thr.data();
     }
+    // the Bi-Real / AdaBin steps after scale and bias (residual add, then RPReLU: shift,
+    // PReLU or Maxout slopes, shift), in some runs without AdaBin terms or sign output
+    const int steps = terms || sign ? -1 : it % 5;  // 0: + residual, 1: + PReLU, 2: RPReLU, 3: Maxout
+    const size_t ysize = (size_t)p.n * p.out_c * p.out_h * p.out_w;
+    std::vector<float> res(steps >= 0 && steps < 4 ? ysize : 0), neg(p.out_c, 0.25f),
+        pos(p.out_c, 0.75f), pre(p.out_c, 0.5f), post(p.out_c, -0.5f);
+    for (auto &v : res) v = 0.25f * (float)((int)(rng() % 9) - 4);
+    if (!res.empty()) p.residual = res.data();
+    if (steps >= 1 && steps < 4) p.prelu = neg.data();
+    if (steps == 2) p.pre_shift = pre.data(), p.post_shift = post.data();
+    if (steps == 3) p.pos_slope = pos.data();
     // chained bits (NHWC, one group): the input as packed words, with garbage past in_c, and
     // the output's bits (y >= 0.5) written too
     const bool chained = p.nhwc && p.groups == 1 && it % 8 == 3;
@@ -122,8 +134,13 @@ int main(int argc, char **argv) {
             }
             if (sign)
               y = (sgn[o] > 0 ? bs >= thr[o] : sgn[o] < 0 ? bs <= thr[o] : true) ? 1.f : -1.f;
-            ref[p.nhwc ? (((size_t)n * p.out_h + oy) * p.out_w + ox) * p.out_c + o
-                       : (((size_t)n * p.out_c + o) * p.out_h + oy) * p.out_w + ox] = y;
+            const size_t yi = p.nhwc ? (((size_t)n * p.out_h + oy) * p.out_w + ox) * p.out_c + o
+                                     : (((size_t)n * p.out_c + o) * p.out_h + oy) * p.out_w + ox;
+            if (p.residual) y += res[yi];
+            if (p.pre_shift) y -= pre[o];
+            if (p.prelu) y = y >= 0.f ? (p.pos_slope ? pos[o] * y : y) : neg[o] * y;
+            if (p.post_shift) y += post[o];
+            ref[yi] = y;
           }
     for (int isa = 0; isa <= MMB_ISA_AMX; ++isa) {
       if (!mmb_cpu_supports(isa)) continue;

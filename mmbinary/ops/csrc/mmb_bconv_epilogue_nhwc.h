@@ -1,10 +1,12 @@
-/* mmb_bconv_epilogue_nhwc.h -- the one-pass NHWC epilogue of the x86 vector paths, written once
- * over a vector type: MmbVec16 (16 lanes: the AVX-512 and AMX paths), MmbVec8 (8 lanes: AVX2).
- * Included by their files, each compiled with its own flags (static templates: one copy per
- * file). Not an ABI.
+/* mmb_bconv_epilogue_nhwc.h -- the one-pass NHWC epilogue of the vector paths, written once over
+ * a vector type: MmbVec16 (16 lanes: the AVX-512 and AMX paths), MmbVec8 (8 lanes: AVX2),
+ * MmbVec4 (4 lanes: NEON). Included by their files, each compiled with its own flags (static
+ * templates: one copy per file). Not an ABI.
  */
 #ifndef MMB_BCONV_EPILOGUE_NHWC_H
 #define MMB_BCONV_EPILOGUE_NHWC_H
+
+#include <string.h>
 
 #include <type_traits>
 
@@ -12,11 +14,15 @@
 
 #if defined(MMB_X86)
 #include <immintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 /* A vector type V: W float / int32 lanes and a lane mask M (V::first(n): lanes 0 .. n - 1).
    Loads and stores take kFull (every lane: plain loads and stores) or the mask (masked-off lanes
    load 0 and are not stored); ge_bits: bit l set where lane l is valid and f >= t. */
-#if defined(__AVX512F__)
+#if defined(MMB_X86) && defined(__AVX512F__)
 struct MmbVec16 {
   static const int W = 16;
   typedef __m512 F;
@@ -60,7 +66,7 @@ struct MmbVec16 {
 };
 #endif
 
-#if defined(__AVX2__)
+#if defined(MMB_X86) && defined(__AVX2__)
 struct MmbVec8 {
   static const int W = 8;
   typedef __m256 F;
@@ -103,6 +109,59 @@ struct MmbVec8 {
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F ge0_select(F f, F lo, F hi) {  // hi where f >= 0, else lo (NaN: lo)
     return _mm256_blendv_ps(lo, hi, _mm256_cmp_ps(f, _mm256_setzero_ps(), _CMP_GE_OQ));
+  }
+};
+#endif
+
+#if defined(__aarch64__)
+struct MmbVec4 {
+  static const int W = 4;
+  typedef float32x4_t F;
+  typedef int32x4_t I;
+  typedef int M;  // the number of valid lanes: no masked loads in NEON, a partial vector is copied
+  static M first(int n) { return n >= 4 ? 4 : n > 0 ? n : 0; }
+  template <bool kFull>
+  static I loadi(const int32_t *a, M m) {
+    if constexpr (kFull) return vld1q_s32(a);
+    int32_t t[4] = {0, 0, 0, 0};
+    memcpy(t, a, sizeof(int32_t) * (size_t)m);
+    return vld1q_s32(t);
+  }
+  template <bool kFull>
+  static F loadf(const float *a, M m) {
+    if constexpr (kFull) return vld1q_f32(a);
+    float t[4] = {0.f, 0.f, 0.f, 0.f};
+    memcpy(t, a, sizeof(float) * (size_t)m);
+    return vld1q_f32(t);
+  }
+  template <bool kFull>
+  static void store(float *a, M m, F v) {
+    if constexpr (kFull) {
+      vst1q_f32(a, v);
+    } else {
+      float t[4];
+      vst1q_f32(t, v);
+      memcpy(a, t, sizeof(float) * (size_t)m);
+    }
+  }
+  template <bool kFull>
+  static unsigned ge_bits(F f, F t, M m) {
+    const uint32x4_t lane_bit = {1, 2, 4, 8};
+    const unsigned b = vaddvq_u32(vandq_u32(vcgeq_f32(f, t), lane_bit));
+    if constexpr (kFull) return b;
+    return b & ((1u << m) - 1);
+  }
+  static I seti(int v) { return vdupq_n_s32(v); }
+  static F setf(float v) { return vdupq_n_f32(v); }
+  static I addi(I a, I b) { return vaddq_s32(a, b); }
+  static I subi(I a, I b) { return vsubq_s32(a, b); }
+  static I twice(I a) { return vshlq_n_s32(a, 1); }
+  static F cvt(I a) { return vcvtq_f32_s32(a); }
+  static F add(F a, F b) { return vaddq_f32(a, b); }
+  static F sub(F a, F b) { return vsubq_f32(a, b); }
+  static F mul(F a, F b) { return vmulq_f32(a, b); }
+  static F ge0_select(F f, F lo, F hi) {  // hi where f >= 0, else lo (NaN: lo)
+    return vbslq_f32(vcgeq_f32(f, vdupq_n_f32(0.f)), hi, lo);
   }
 };
 #endif
@@ -169,8 +228,8 @@ static inline void mmb_epilogue_nhwc_run_t(const mmb_ctx *c, int n, int g, int o
     auto lane = [&](auto full, int i, M m) -> unsigned {
       constexpr bool kFull = decltype(full)::value;
       if (W >= 16 || (i & 15) == 0) {
-        if (kPrefetchCounts) _mm_prefetch((const char *)(cr + kMmbAhead + i), _MM_HINT_T0);
-        if (steps & kMmbRes) _mm_prefetch((const char *)(rr + kMmbAhead + i), _MM_HINT_T0);
+        if (kPrefetchCounts) __builtin_prefetch(cr + kMmbAhead + i);
+        if (steps & kMmbRes) __builtin_prefetch(rr + kMmbAhead + i);
       }
       const I b = V::template loadi<kFull>(bs + i, m), q = V::template loadi<kFull>(cr + i, m);
       const I v = kDot ? V::addi(V::subi(b, tv), q) : V::subi(b, V::twice(q));
@@ -251,5 +310,4 @@ static inline void mmb_epilogue_nhwc(const mmb_ctx *c, int n, int g, int oy0, in
                                          cnt + (size_t)(oy - oy0) * wo * c->opg, c->opg, y);
 }
 
-#endif /* MMB_X86 */
 #endif /* MMB_BCONV_EPILOGUE_NHWC_H */

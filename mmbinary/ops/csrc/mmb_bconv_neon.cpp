@@ -5,6 +5,7 @@
 // costs eor + cnt (bytes) + pairwise add-accumulate into 16-bit lanes (each 16-bit lane gains at
 // most 16 per word, so 4095 words fit: K = taps x words is far below that for real layers; longer
 // reductions are split).
+#include "mmb_bconv_epilogue_nhwc.h"
 #include "mmb_bconv_internal.h"
 
 #if defined(__aarch64__)
@@ -77,7 +78,10 @@ void pack(const mmb_ctx *c, const float *x, int n, int g, int iy0, int iy1, uint
 }
 void epilogue(const mmb_ctx *c, int n, int g, int oy0, int oy1, const int32_t *cnt, int ldc,
               const int32_t *pcx, float *y) {
-  mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
+  if (mmb_epilogue_nhwc_fits(c))
+    mmb_epilogue_nhwc<MmbVec4, false>(c, n, g, oy0, oy1, cnt, y);
+  else
+    mmb_epilogue_generic(c, n, g, oy0, oy1, cnt, ldc, pcx, y);
 }
 
 }  // namespace
