@@ -166,6 +166,26 @@ def supported_isas() -> Tuple[str, ...]:
     return tuple(i for i in reversed(ISAS) if cpu_supports(i))
 
 
+# The arithmetic limit of each x86 path on one core, in binary MACs per cycle, and its basis
+# (the benchmarks print a layer's speed against it at the measured clock)
+MAC_PER_CYCLE = {'amx': 1024, 'avx512': 512 * 2 / 3, 'avx2': 256 * 2 / 3}
+LIMIT_BASIS = {
+    'amx': 'one 16x16x64 int8 tile multiply (TDPBSSD) per 16 cycles',
+    'avx512': 'one xor + popcount + add per 512 MACs (512-bit vectors), 2 vector ports',
+    'avx2': 'one xor + popcount + add per 256 MACs (256-bit vectors), 2 vector ports',
+}
+
+
+def clock_hz() -> float:
+    """This core's clock now, measured: a timed chain of dependent register adds (1 per cycle),
+    the highest of 9 short probes after a warm-up (being descheduled only lowers a probe)."""
+    lib = library()
+    lib.mmb_clock_probe.restype = ctypes.c_double
+    lib.mmb_clock_probe.argtypes = [ctypes.c_longlong]
+    lib.mmb_clock_probe(10_000_000)  # warm-up (frequency ramp)
+    return float(max(lib.mmb_clock_probe(5_000_000) for _ in range(9)))
+
+
 _selected = {}
 
 

@@ -75,3 +75,30 @@ def test_profile_names_the_native_op(capsys):
     # and each of its nodes with its MACs and rate
     per_node = re.findall(r'([\d.]+) M MACs +([\d.]+) ms +(\d+) G MAC/s', out[m.end() :])
     assert per_node and all(float(macs) > 0 for macs, _, _ in per_node), out[m.end() :]
+
+
+def test_standing_against_the_fp32_counterpart_by_hand(capsys):
+    native = 'binary | OpenVINO + native MMBinaryConv, real part int8'
+    profiles = {
+        native: dict(total_us=4000.0, binary_us=2000.0, binary_macs=1.8e9),
+        'binary | OpenVINO BinaryConvolution, real part int8': dict(
+            total_us=5000.0, binary_us=0.0, binary_macs=0
+        ),  # no native convs: no standing
+        'FP32 counterpart | OpenVINO int8': dict(total_us=3000.0, binary_us=0.0, binary_macs=0),
+    }
+    benchmark.print_standing(profiles, threads=1, hz=3e9, paths=['avx512', 'amx'])
+    out = capsys.readouterr().out
+    assert out.count('stands against') == 1
+    assert f"where '{native}' stands against 'FP32 counterpart | OpenVINO int8'" in out
+    # 1.8 G MACs in 2 ms = 900 G MAC/s; the other nodes 4 - 2 ms
+    assert '1-bit convs 2.00 ms (1.80 G binary MACs, 900 G MAC/s); other nodes 2.00 ms' in out
+    # to tie with 3 ms: 3 - 2 = 1 ms left for the convs, 1.8 T MAC/s
+    assert 'to tie: 1-bit convs <= 1.00 ms (>= 1800 G binary MAC/s)' in out
+    # 1.5x faster = 2 ms, all of it taken by the other nodes; 3x = 1 ms
+    assert 'to be 1.5x faster: out of reach, its other nodes alone take more than 2.00 ms' in out
+    assert 'to be 3x faster: out of reach, its other nodes alone take more than 1.00 ms' in out
+    # 512 x 2 / 3 MAC/cycle x 3 GHz = 1024 G MAC/s -> 1.76 ms; amx 1024 x 3 GHz -> 0.59 ms
+    assert 'avx512 limit at 3.00 GHz x 1 thread(s): 1024 G binary MAC/s' in out
+    assert 'the 1-bit convs take >= 1.76 ms' in out
+    assert 'amx limit at 3.00 GHz x 1 thread(s): 3072 G binary MAC/s' in out
+    assert 'the 1-bit convs take >= 0.59 ms' in out

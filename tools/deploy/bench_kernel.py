@@ -51,12 +51,6 @@ SHAPES = {
     'imagenet-256x14x14': (256, 14, 14),
     'imagenet-512x7x7': (512, 7, 7),
 }
-MAC_PER_CYCLE = {'amx': 1024, 'avx512': 512 * 2 / 3, 'avx2': 256 * 2 / 3}
-LIMIT_BASIS = {
-    'amx': 'one 16x16x64 int8 tile multiply (TDPBSSD) per 16 cycles',
-    'avx512': 'one xor + popcount + add per 512 MACs (512-bit vectors), 2 vector ports',
-    'avx2': 'one xor + popcount + add per 256 MACs (256-bit vectors), 2 vector ports',
-}
 
 
 def parse_args(argv=None):
@@ -85,14 +79,6 @@ def parse_args(argv=None):
     parser.add_argument('--markdown', help='write the table to this markdown file')
     parser.add_argument('--ov-child', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def clock_hz(lib) -> float:
-    lib.mmb_clock_probe.restype = ctypes.c_double
-    lib.mmb_clock_probe.argtypes = [ctypes.c_longlong]
-    lib.mmb_clock_probe(10_000_000)  # warm-up (frequency ramp)
-    # the highest of short probes: being descheduled (a shared machine) only lowers a probe
-    return float(max(lib.mmb_clock_probe(5_000_000) for _ in range(9)))
 
 
 def cpuinfo():
@@ -271,13 +257,13 @@ def main(argv=None):
     if args.ov_child:
         return ov_child(args)
     from mmbinary import ops
-    from mmbinary.ops.bconv import library
+    from mmbinary.ops.bconv import LIMIT_BASIS, MAC_PER_CYCLE, clock_hz
 
     if not ops.native_available():
         sys.exit(f'native kernel unavailable: {ops.native_unavailable_reason()}')
     isas = args.isa or [i for i in ops.supported_isas() if i != 'portable']
     model, mhz = cpuinfo()
-    hz = clock_hz(library())
+    hz = clock_hz()
     lines = [
         f'CPU: {model}; ISA paths: {", ".join(ops.supported_isas())} (auto: {ops.select_isa()}); '
         f'our layout: {args.layout}',

@@ -315,16 +315,23 @@ def end_to_end(args, net, converted, fp32_net, example, threads):
     built = build_candidates(c, args.skip)
     times = time_interleaved(built, example.numpy(), *_timing(args))
     if args.profile:
+        profiles = {}
         for name, run in built.items():
             if hasattr(run, 'node_times'):
-                print_profile(name, run, example.numpy(), args.iters)
+                profiles[name] = print_profile(name, run, example.numpy(), args.iters)
+        print_standing(profiles, threads)
     return times
 
 
 def print_profile(name, runner, x, iters, top=8):
     """Where an OpenVINO candidate's time goes: OpenVINO's per-node times (``PERF_COUNT``)
     averaged over ``iters`` calls, by node type and kernel, its slowest nodes, and each
-    ``MMBinaryConv`` node with its binary MACs and rate."""
+    ``MMBinaryConv`` node with its binary MACs and rate.
+
+    Returns:
+        dict: ``total_us`` (all nodes), ``binary_us`` and ``binary_macs`` (its ``MMBinaryConv``
+        nodes), per call.
+    """
     by_type, by_node = {}, {}
     for _ in range(iters):
         runner(x)
@@ -348,6 +355,73 @@ def print_profile(name, runner, x, iters, top=8):
             print(
                 f'    {node[:60]:60s} {macs[node] / 1e6:7.1f} M MACs {us / 1e3:7.3f} ms '
                 f'{rate:7.0f} G MAC/s'
+            )
+    return dict(
+        total_us=total,
+        binary_us=sum(us for _, us in layers),
+        binary_macs=sum(macs[node] for node, _ in layers),
+    )
+
+
+# the issue's end-to-end targets against the FP32 model in OpenVINO INT8: faster on an AMX CPU,
+# >= 1.5x without AMX, >= 3x on the AVX2 class
+STANDING_RATIOS = (1.0, 1.5, 3.0)
+
+
+def limit_paths():
+    """The native kernel's paths whose arithmetic limit bounds its layers here: the forced one
+    (``MMBINARY_BCONV_ISA``), else the automatic one and, on an AMX CPU, ``amx`` (timed per node
+    against it inside OpenVINO)."""
+    from mmbinary import ops
+    from mmbinary.ops.bconv import MAC_PER_CYCLE
+
+    paths = [ops.select_isa()]
+    if not os.environ.get('MMBINARY_BCONV_ISA') and ops.cpu_supports('amx'):
+        paths.append('amx')
+    return [p for p in dict.fromkeys(paths) if p in MAC_PER_CYCLE]
+
+
+def print_standing(profiles, threads, hz=None, paths=None):
+    """For each profiled candidate with native 1-bit convs and the FP32 counterpart of the same
+    real precision: what the 1-bit convs take against everything else (in-node times), the time
+    they would need to tie with or beat the counterpart by each of ``STANDING_RATIOS``, and the
+    kernel paths' arithmetic limit at the measured clock: whether a target is within reach."""
+    from mmbinary.ops.bconv import MAC_PER_CYCLE, clock_hz
+
+    for name, prof in profiles.items():
+        precision = name.rsplit(' ', 1)[-1]
+        ref_name = f'FP32 counterpart | OpenVINO {precision}'
+        if not prof['binary_macs'] or ref_name not in profiles:
+            continue
+        hz = clock_hz() if hz is None else hz
+        paths = limit_paths() if paths is None else paths
+        ref, conv, macs = profiles[ref_name]['total_us'], prof['binary_us'], prof['binary_macs']
+        other = prof['total_us'] - conv
+        print(f'  where {name!r} stands against {ref_name!r} ({threads} thread(s), in-node ms):')
+        print(
+            f'    1-bit convs {conv / 1e3:.2f} ms ({macs / 1e9:.2f} G binary MACs, '
+            f'{macs / conv / 1e3:.0f} G MAC/s); other nodes {other / 1e3:.2f} ms; '
+            f'the FP32 counterpart {ref / 1e3:.2f} ms'
+        )
+        for ratio in STANDING_RATIOS:
+            budget = ref / ratio - other
+            what = 'to tie' if ratio == 1 else f'to be {ratio:g}x faster'
+            if budget <= 0:
+                print(
+                    f'    {what}: out of reach, its other nodes alone take more than '
+                    f'{ref / ratio / 1e3:.2f} ms'
+                )
+            else:
+                print(
+                    f'    {what}: 1-bit convs <= {budget / 1e3:.2f} ms '
+                    f'(>= {macs / budget / 1e3:.0f} G binary MAC/s)'
+                )
+        for path in paths:
+            rate = MAC_PER_CYCLE[path] * hz * threads  # MAC/s
+            print(
+                f'    {path} limit at {hz / 1e9:.2f} GHz x {threads} thread(s): '
+                f'{rate / 1e9:.0f} G binary MAC/s, so the 1-bit convs take >= '
+                f'{macs / rate * 1e3:.2f} ms'
             )
 
 
