@@ -102,3 +102,18 @@ def test_standing_against_the_fp32_counterpart_by_hand(capsys):
     assert 'the 1-bit convs take >= 1.76 ms' in out
     assert 'amx limit at 3.00 GHz x 1 thread(s): 3072 G binary MAC/s' in out
     assert 'the 1-bit convs take >= 0.59 ms' in out
+
+
+def test_only_times_the_named_candidates_and_rejects_unknown_ones(capsys):
+    keep = [
+        'binary | OpenVINO + native MMBinaryConv, real part int8',
+        'FP32 counterpart | OpenVINO int8',
+    ]
+    args = benchmark.parse_args([CONFIG, '--only', *keep])
+    assert sorted(set(benchmark.KNOWN_CANDIDATES) - set(args.skip)) == sorted(keep)
+    with pytest.raises(SystemExit):
+        benchmark.parse_args([CONFIG, '--only', keep[0], 'binary | TensorRT'])
+    assert "--only: unknown candidates ['binary | TensorRT']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one or the other
+        benchmark.parse_args([CONFIG, '--only', keep[0], '--skip', keep[1]])
+    assert 'not allowed with argument' in capsys.readouterr().err

@@ -19,7 +19,9 @@ data (accuracy does).
 (``PERF_COUNT``) by node type and kernel, custom ops (``MMBinaryConv``) under their IR type, its
 slowest nodes, and each ``MMBinaryConv`` node with its binary MACs and G MAC/s.
 
-``--skip NAME ...`` leaves candidates out before they are built (names as printed). Known
+``--skip NAME ...`` leaves candidates out before they are built (names as printed), ``--only
+NAME ...`` times only those (e.g. ``--only 'binary | OpenVINO + native MMBinaryConv, real part
+int8' 'FP32 counterpart | OpenVINO int8'``: other candidates' threads disturb timings). Known
 problem: OpenVINO 2026.4.1 spins in ``compile_model`` on the NNCF-INT8 form of the 8x8 digits
 ResNet-20 (``--skip 'binary | OpenVINO BinaryConvolution, real part int8'`` there).
 
@@ -106,12 +108,19 @@ def parse_args(argv=None):
         'slowest nodes, each MMBinaryConv node with its G MAC/s; profiling adds a little '
         'overhead to their timings)',
     )
-    parser.add_argument('--skip', nargs='*', default=[], help='candidate names to leave out')
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument('--skip', nargs='*', default=[], help='candidate names to leave out')
+    which.add_argument(
+        '--only', nargs='+', help='candidate names to time, every other one left out'
+    )
     parser.add_argument('--markdown', help='write the tables to this markdown file')
     args = parser.parse_args(argv)
-    unknown = [name for name in args.skip if name not in KNOWN_CANDIDATES]
-    if unknown:
-        parser.error(f'--skip: unknown candidates {unknown}; known: {KNOWN_CANDIDATES}')
+    for option, names in (('--skip', args.skip), ('--only', args.only or [])):
+        unknown = [name for name in names if name not in KNOWN_CANDIDATES]
+        if unknown:
+            parser.error(f'{option}: unknown candidates {unknown}; known: {KNOWN_CANDIDATES}')
+    if args.only:
+        args.skip = [name for name in KNOWN_CANDIDATES if name not in args.only]
     return args
 
 
