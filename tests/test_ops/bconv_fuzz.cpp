@@ -77,7 +77,8 @@ int main(int argc, char **argv) {
     }
     // the Bi-Real / AdaBin steps after scale and bias (residual add, then RPReLU: shift,
     // PReLU or Maxout slopes, shift), in some runs without AdaBin terms or sign output
-    const int steps = terms || sign ? -1 : it % 5;  // 0: + residual, 1: + PReLU, 2: RPReLU, 3: Maxout
+    // 0: + residual, 1: + PReLU, 2: RPReLU, 3: Maxout, 4: none
+    const int steps = terms || sign ? -1 : it % 5;
     const size_t ysize = (size_t)p.n * p.out_c * p.out_h * p.out_w;
     std::vector<float> res(steps >= 0 && steps < 4 ? ysize : 0), neg(p.out_c, 0.25f),
         pos(p.out_c, 0.75f), pre(p.out_c, 0.5f), post(p.out_c, -0.5f);

@@ -223,9 +223,10 @@ inline void tile_block_stream(const uint8_t *const *a, const size_t *stride,
   if (NA > 1 && NB > 1) _tile_stored(7, out + next_a + 16, ld);
 }
 
-// The counts stay dot products for the one-pass epilogue (mmb_epilogue_nhwc<MmbVec16, true>) where
-// that epilogue reads this call's counts alone: not a sub-pixel phase (its counts interleave
-// with other phases', whose T differ, under one epilogue call). Else count = (T - d) / 2 here.
+// The counts stay dot products for the one-pass epilogue (mmb_epilogue_nhwc<MmbVec16, true>)
+// where that epilogue reads this call's counts alone: not a sub-pixel phase (its counts
+// interleave with other phases', whose T differ, under one epilogue call). Else count =
+// (T - d) / 2 here.
 bool keep_dots(const mmb_ctx *c) {
   return mmb_epilogue_nhwc_fits(c) && !c->interleaved && c->ysh == 1 && c->ysw == 1 &&
          c->yr == 0 && c->yq == 0;
@@ -350,7 +351,7 @@ void count_rows(const mmb_ctx *c, int n, int g, int oy0, int oy1, int32_t *cnt, 
       for (int m = mt * 16, m1 = (mt + NA) * 16 < M ? (mt + NA) * 16 : M; m < m1;) {
         const int ox = m % wo, e = m1 - m < wo - ox ? m1 - m : wo - ox;
         mmb_epilogue_nhwc_run<MmbVec16, true, false>(c, n, g, oy0 + m / wo, ox, ox + e,
-                                           ct + (size_t)(m - mt * 16) * ldf, ldf, c->y);
+                                                     ct + (size_t)(m - mt * 16) * ldf, ldf, c->y);
         m += e;
       }
     }
